@@ -1,0 +1,117 @@
+"""The image tool: the commands Pants runs in its sandbox to write layers and archives.
+
+Each command reads only its arguments and declared input files and writes only under its
+output path, so Pants can cache the result by digest and replay it on any machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from hostprocess.oci.base import base_layer_files
+from hostprocess.oci.compression import Compression
+from hostprocess.oci.image import Layer
+from hostprocess.oci.layer import LayerFile, write_layer
+from hostprocess.oci.layout import blob_path, docker_manifest_json, read_manifest, write_archive
+
+LAYER_JSON = "layer.json"
+
+
+def tree_files(root: Path) -> Iterator[LayerFile]:
+    """Every regular file under `root`, destination path relative to it."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            yield LayerFile(path.relative_to(root).as_posix(), path)
+
+
+def _write_layer_dir(files: Sequence[LayerFile], args: argparse.Namespace, *, base: bool) -> None:
+    """Write the blob under `out/blobs/sha256/` and its description to `out/layer.json`."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out, delete=False) as tmp:
+        digests = write_layer(
+            files,
+            tmp,
+            base=base,
+            compression=Compression(args.compression),
+            level=args.level,
+            mtime=args.mtime,
+            threads=args.threads,
+        )
+    blob = out / blob_path(digests.digest)
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp.name, blob)
+    layer = Layer(digests.digest, digests.size, digests.diff_id, Compression(args.compression), args.created_by)
+    (out / LAYER_JSON).write_text(json.dumps(layer.to_json(), sort_keys=True, indent=2) + "\n")
+
+
+def cmd_base_layer(args: argparse.Namespace) -> None:
+    _write_layer_dir(base_layer_files(Path(args.cc0).read_bytes()), args, base=True)
+
+
+def cmd_layer(args: argparse.Namespace) -> None:
+    root = Path(args.root)
+    files = list(tree_files(root)) if root.is_dir() else []
+    _write_layer_dir(files, args, base=False)
+
+
+def cmd_archive(args: argparse.Namespace) -> None:
+    layout = Path(args.layout)
+    extra = {}
+    if args.format == "docker-archive":
+        extra["manifest.json"] = docker_manifest_json(read_manifest(layout), args.repo_tag)
+    write_archive(layout, Path(args.out), extra_files=extra, mtime=args.mtime)
+
+
+def _layer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--created-by", required=True, help="history text for the image config")
+    parser.add_argument("--compression", choices=[c.value for c in Compression], default="gzip")
+    parser.add_argument("--level", type=int, required=True)
+    parser.add_argument("--mtime", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="does not change the output")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="hostprocess-tool", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    base = commands.add_parser("base-layer", help="write the built-in base layer")
+    base.add_argument("--cc0", required=True, help="the CC0 1.0 legal code text")
+    _layer_options(base)
+    base.set_defaults(func=cmd_base_layer)
+
+    layer = commands.add_parser("layer", help="write a Windows layer from a directory tree")
+    layer.add_argument("--root", required=True, help="the tree; paths map to C:\\")
+    _layer_options(layer)
+    layer.set_defaults(func=cmd_layer)
+
+    archive = commands.add_parser("archive", help="tar an OCI layout")
+    archive.add_argument("--layout", required=True)
+    archive.add_argument("--format", required=True, choices=["oci-archive", "docker-archive"])
+    archive.add_argument("--repo-tag", action="append", default=[])
+    archive.add_argument("--out", required=True)
+    archive.add_argument("--mtime", type=int, default=0)
+    archive.set_defaults(func=cmd_archive)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (OSError, ValueError) as e:
+        print(f"hostprocess-tool: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""OCI image layout, OCI archive and docker-archive outputs of one image.
+
+The layout's index lists the image manifest once per tag (the tag in
+`org.opencontainers.image.ref.name`, as skopeo and containerd read it) and never carries
+a platform. Archives are tars of the layout written with fixed metadata, so their bytes
+depend only on the image; the docker-archive adds Docker's `manifest.json` beside the
+layout, which is what `docker load` reads and what Microsoft's own build script emits.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from hostprocess.oci.image import Descriptor, Image, canonical_json
+from hostprocess.oci.tar import TarWriter
+
+OCI_LAYOUT = canonical_json({"imageLayoutVersion": "1.0.0"})
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+def blob_path(digest: str) -> str:
+    algorithm, _, hex_digest = digest.partition(":")
+    return f"blobs/{algorithm}/{hex_digest}"
+
+
+def index_json(image: Image, tags: Sequence[str]) -> bytes:
+    manifest = image.manifest_descriptor
+    if tags:
+        entries = [
+            Descriptor(manifest.media_type, manifest.digest, manifest.size, {REF_NAME: tag}).to_json()
+            for tag in tags
+        ]
+    else:
+        entries = [manifest.to_json()]
+    return canonical_json({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": entries})
+
+
+def layout_files(image: Image, tags: Sequence[str]) -> dict[str, bytes]:
+    """The small files of an OCI layout; the layer blobs are placed beside them by the caller."""
+    return {
+        "oci-layout": OCI_LAYOUT,
+        "index.json": index_json(image, tags),
+        blob_path(image.digest): image.manifest,
+        blob_path(image.config_descriptor.digest): image.config,
+    }
+
+
+def docker_manifest_json(manifest: Mapping[str, Any], repo_tags: Sequence[str]) -> bytes:
+    """Docker's `manifest.json` for an image manifest: config and layers by archive path."""
+    return canonical_json(
+        [
+            {
+                "Config": blob_path(manifest["config"]["digest"]),
+                "RepoTags": list(repo_tags),
+                "Layers": [blob_path(layer["digest"]) for layer in manifest["layers"]],
+            }
+        ]
+    )
+
+
+def read_manifest(layout: Path) -> Mapping[str, Any]:
+    """The (single) image manifest a layout's index points at."""
+    index = json.loads((layout / "index.json").read_bytes())
+    digests = {entry["digest"] for entry in index["manifests"]}
+    if len(digests) != 1:
+        raise ValueError(f"{layout} holds {len(digests)} images; expected exactly one")
+    return json.loads((layout / blob_path(digests.pop())).read_bytes())
+
+
+def _layout_entries(layout: Path) -> list[str]:
+    """Every path under `layout`, relative and sorted so directories precede their contents."""
+    paths = []
+    for dirpath, dirnames, filenames in os.walk(layout):
+        dirnames.sort()
+        rel = Path(dirpath).relative_to(layout)
+        paths.extend(str(rel / name) if str(rel) != "." else name for name in dirnames + filenames)
+    return sorted(paths, key=lambda p: p.split("/"))
+
+
+def write_archive(
+    layout: Path,
+    out: Path,
+    *,
+    extra_files: Mapping[str, bytes] | None = None,
+    mtime: int = 0,
+) -> None:
+    """Tar the layout directory (plus `extra_files` at its root) into `out`, atomically."""
+    tmp = out.with_name(f".{out.name}.partial")
+    with open(tmp, "wb") as sink:
+        tar = TarWriter(sink)
+        for name, data in sorted((extra_files or {}).items()):
+            tar.add_bytes(name, data, mtime=mtime, pax_records={})
+        for rel in _layout_entries(layout):
+            path = layout / rel
+            if path.is_dir():
+                tar.add_directory(rel, mtime=mtime, pax_records={})
+            else:
+                tar.add_file(rel, path, mtime=mtime, pax_records={})
+        tar.close()
+    os.replace(tmp, out)

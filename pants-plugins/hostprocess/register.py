@@ -1,0 +1,20 @@
+"""Entry point of the hostprocess Pants backend (`backend_packages = ["hostprocess"]`)."""
+from __future__ import annotations
+
+from hostprocess.goals import package
+from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.target_types import HostProcessImageTarget
+from hostprocess.util_rules import layers, tool
+
+
+def target_types() -> list:
+    return [HostProcessImageTarget]
+
+
+def rules() -> list:
+    return [
+        *HostProcessSubsystem.rules(),
+        *tool.rules(),
+        *layers.rules(),
+        *package.rules(),
+    ]

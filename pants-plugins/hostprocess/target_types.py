@@ -1,0 +1,237 @@
+"""The `hostprocess_image` target and its fields.
+
+Field values are validated here, when BUILD files are parsed, so a mistake is reported
+with the target's address before anything is built.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Optional
+
+from pants.core.goals.package import OutputPathField
+from pants.engine.addresses import Address
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    AsyncFieldMixin,
+    Dependencies,
+    DictStringToStringField,
+    InvalidFieldException,
+    StringField,
+    StringSequenceField,
+    Target,
+)
+from pants.util.strutil import help_text
+
+from hostprocess.oci.image import ARCHITECTURES, MEDIA_TYPES
+
+# The OCI distribution spec's grammar for tags and repository path components.
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+REPOSITORY_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
+ENV_KEY_RE = re.compile(r"[^=\x00]+")
+# An absolute Windows path (`C:\...`) or one under the container's mount point variable.
+WORKING_DIR_RE = re.compile(r"(?:[A-Za-z]:\\|%CONTAINER_SANDBOX_MOUNT_POINT%(?:\\|$)).*")
+OUTPUT_FORMATS = ("oci-layout", "oci-archive", "docker-archive")
+
+
+def _invalid(address: Address, alias: str, value: Any, fix: str) -> InvalidFieldException:
+    return InvalidFieldException(
+        f"The `{alias}` field of the `hostprocess_image` target {address} has the invalid value "
+        f"{value!r}: {fix}"
+    )
+
+
+class HostProcessImageDependenciesField(Dependencies):
+    help = help_text(
+        """
+        The files that go into the image: `files`, `resources`, `relocated_files` and
+        `file(source=http_source(...))` targets (and their own dependencies).
+
+        Each file lands at `C:\\` plus its path relative to this target's directory:
+        `examples/hello-world.ps1` packaged by `examples:hello` becomes `C:\\hello-world.ps1`,
+        `examples/bin/agent.exe` becomes `C:\\bin\\agent.exe`. Files outside this target's
+        directory are an error: move them under it with `relocated_files`.
+        """
+    )
+
+
+class EntrypointField(StringSequenceField):
+    alias = "entrypoint"
+    help = help_text(
+        """
+        The command the container runs, as a list (Docker's exec form), e.g.
+        `["powershell.exe", "./hello-world.ps1"]`. `%CONTAINER_SANDBOX_MOUNT_POINT%` is replaced
+        by the image's mount point on the node.
+        """
+    )
+
+
+class CmdField(StringSequenceField):
+    alias = "cmd"
+    help = "Default arguments appended to `entrypoint` (Docker's `CMD`), as a list of strings."
+
+
+class EnvField(DictStringToStringField):
+    alias = "env"
+    help = help_text(
+        """
+        Environment variables, e.g. `{"PATH": "C:\\\\Windows\\\\system32;C:\\\\Windows"}`. If you set
+        `PATH`, keep `C:\\Windows\\system32;C:\\Windows` in it: the node's own PATH is replaced.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[dict[str, str]], address: Address) -> Any:
+        value = super().compute_value(raw_value, address)
+        for key in value or {}:
+            if not ENV_KEY_RE.fullmatch(key):
+                raise _invalid(address, cls.alias, key, "environment variable names must be non-empty and must not contain `=`.")
+        return value
+
+
+class WorkingDirField(StringField):
+    alias = "working_dir"
+    help = help_text(
+        """
+        The process's working directory. Leave it unset to start in the image's mount point
+        (recommended); otherwise an absolute Windows path such as `C:\\hpc\\app` or one starting
+        with `%CONTAINER_SANDBOX_MOUNT_POINT%`.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value and not WORKING_DIR_RE.fullmatch(value):
+            raise _invalid(address, cls.alias, value, "use an absolute Windows path like `C:\\\\app`, or `%CONTAINER_SANDBOX_MOUNT_POINT%\\\\app`.")
+        return value
+
+
+class UserField(StringField):
+    alias = "user"
+    help = help_text(
+        """
+        The account the process runs as, e.g. `NT AUTHORITY\\SYSTEM` or
+        `NT AUTHORITY\\Local service`. Leave unset (as Microsoft's base image does) to let the pod's
+        `runAsUserName` decide.
+        """
+    )
+
+
+class LabelsField(DictStringToStringField):
+    alias = "labels"
+    help = "Labels recorded in the image config (`config.Labels`)."
+
+
+class AnnotationsField(DictStringToStringField):
+    alias = "annotations"
+    help = "Annotations recorded in the image manifest (OCI media types only)."
+
+
+class ArchitectureField(StringField):
+    alias = "architecture"
+    default = "amd64"
+    valid_choices = ARCHITECTURES
+    help = "The CPU architecture recorded in the image config."
+
+
+class MediaTypesField(StringField):
+    alias = "media_types"
+    default = "oci"
+    valid_choices = tuple(MEDIA_TYPES)
+    help = help_text(
+        """
+        `oci` for OCI media types, or `docker` for Docker schema 2 (for registries or tools that
+        predate OCI). Either way the image is one manifest with no platform.
+        """
+    )
+
+
+class ImageTagsField(StringSequenceField):
+    alias = "image_tags"
+    default = ("latest",)
+    help = help_text(
+        """
+        Tags of the image. In the OCI layout each becomes an index entry annotated
+        `org.opencontainers.image.ref.name`; `publish` pushes each of them.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Any:
+        value = super().compute_value(raw_value, address)
+        for tag in value or ():
+            if not TAG_RE.fullmatch(tag):
+                raise _invalid(address, cls.alias, tag, "tags are 1-128 characters of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`.")
+        return value
+
+
+class RepositoryField(StringField, AsyncFieldMixin):
+    alias = "repository"
+    help = help_text(
+        """
+        The repository name, e.g. `windows/node-agent`. Defaults to the target's name.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None and not REPOSITORY_RE.fullmatch(value):
+            raise _invalid(address, cls.alias, value, "repository names are lowercase path components of letters and digits separated by `/`, with `.`, `_`, `__` or `-` inside components.")
+        return value
+
+    def value_or_default(self) -> str:
+        return self.value or self.address.target_name
+
+
+class OutputFormatsField(StringSequenceField):
+    alias = "output_formats"
+    default = ("oci-layout",)
+    valid_choices: ClassVar[tuple[str, ...]] = OUTPUT_FORMATS
+    help = help_text(
+        f"""
+        What `package` writes under `dist/`: any of {', '.join(f'`{f}`' for f in OUTPUT_FORMATS)}.
+        `oci-layout` is a directory; `oci-archive` is that directory as a tar; `docker-archive`
+        is a tar that `docker load` and `ctr import` accept (the format Microsoft's base image
+        build emits). An `<name>.image.json` summary is always written.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Any:
+        value = super().compute_value(raw_value, address)
+        for fmt in value or ():
+            if fmt not in OUTPUT_FORMATS:
+                raise _invalid(address, cls.alias, fmt, f"choose from {', '.join(OUTPUT_FORMATS)}.")
+        if not value:
+            raise _invalid(address, cls.alias, [], "list at least one output format.")
+        return value
+
+
+class HostProcessImageTarget(Target):
+    alias = "hostprocess_image"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        HostProcessImageDependenciesField,
+        EntrypointField,
+        CmdField,
+        EnvField,
+        WorkingDirField,
+        UserField,
+        LabelsField,
+        AnnotationsField,
+        ArchitectureField,
+        MediaTypesField,
+        ImageTagsField,
+        RepositoryField,
+        OutputFormatsField,
+        OutputPathField,
+    )
+    help = help_text(
+        """
+        A Windows HostProcess container image: the built-in base layer (licence texts and empty
+        registry hives, like Microsoft's HostProcess base image) plus a layer of this target's
+        files, as one platform-free manifest that containerd pulls on every Windows Server
+        version.
+        """
+    )
