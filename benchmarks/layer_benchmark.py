@@ -83,16 +83,11 @@ def tool_python() -> Path:
     return python
 
 
-def pants_checkout(tree: Path) -> Path:
-    """A copy of the repo with an image target over the tree (keeps this build root clean)."""
-    checkout = WORK / "checkout"
-    shutil.rmtree(checkout, ignore_errors=True)
-    checkout.mkdir(parents=True)
+def pants_checkout(checkout: Path) -> Path:
+    """A copy of the repo with an image target over bench/tree (keeps this build root clean)."""
     for entry in REPO_ENTRIES:
         src = REPO / entry
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, checkout / entry)
-    (checkout / "bench").mkdir()
-    (checkout / "bench/tree").symlink_to(tree)
     (checkout / "bench/BUILD").write_text(
         'files(name="tree", sources=["tree/**/*"])\n'
         'hostprocess_image(name="bench", dependencies=[":tree"], entrypoint=["tree/bin/tool0.exe"])\n'
@@ -125,7 +120,8 @@ def main() -> int:
 
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    tree, half = WORK / "tree", WORK / "half"
+    checkout, half = WORK / "checkout", WORK / "half"
+    tree = checkout / "bench" / "tree"
     make_tree(tree, args.size_mib)
     make_tree(half, args.size_mib // 2)
     size_mib = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file()) / (1 << 20)
@@ -140,7 +136,7 @@ def main() -> int:
         measure("(a) layer writer, half the tree (memory)", f"{layer} --root {half} --out {WORK}/out-half", WORK, env),
     ]
 
-    checkout = pants_checkout(tree)
+    pants_checkout(checkout)
     package = "./pants package bench:bench"
     subprocess.run(package, shell=True, cwd=checkout, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": "1"})
     # A new SOURCE_DATE_EPOCH changes every layer's cache key but keeps pantsd and the tool warm.

@@ -27,8 +27,10 @@ EXPECTED_PATH = "C:\\Windows\\system32;C:\\Windows;C:\\WINDOWS\\System32\\Window
 
 
 def run(*argv: str) -> str:
-    result = subprocess.run(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stdout}"
+    """Run a verifier; return its stdout (warnings on stderr, e.g. GNU tar's about the
+    MSWINDOWS.* PAX keywords it does not know, are not part of the answer)."""
+    result = subprocess.run(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stdout}{result.stderr}"
     return result.stdout
 
 

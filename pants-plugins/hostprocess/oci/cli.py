@@ -17,14 +17,20 @@ from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Layer
 from hostprocess.oci.layer import LayerFile, write_layer
-from hostprocess.oci.layout import blob_path, docker_manifest_json, read_manifest, write_archive
+from hostprocess.oci.layout import (
+    blob_path,
+    docker_manifest_json,
+    fail_on_walk_error,
+    read_manifest,
+    write_archive,
+)
 
 LAYER_JSON = "layer.json"
 
 
 def tree_files(root: Path) -> Iterator[LayerFile]:
     """Every regular file under `root`, destination path relative to it."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=fail_on_walk_error):
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath, name)

@@ -70,10 +70,15 @@ def read_manifest(layout: Path) -> Mapping[str, Any]:
     return json.loads((layout / blob_path(digests.pop())).read_bytes())
 
 
+def fail_on_walk_error(error: OSError) -> None:
+    """os.walk's error hook: an unreadable directory is an error, not an empty one."""
+    raise error
+
+
 def _layout_entries(layout: Path) -> list[str]:
     """Every path under `layout`, relative and sorted so directories precede their contents."""
     paths = []
-    for dirpath, dirnames, filenames in os.walk(layout):
+    for dirpath, dirnames, filenames in os.walk(layout, onerror=fail_on_walk_error):
         dirnames.sort()
         rel = Path(dirpath).relative_to(layout)
         paths.extend(str(rel / name) if str(rel) != "." else name for name in dirnames + filenames)
@@ -88,16 +93,25 @@ def write_archive(
     mtime: int = 0,
 ) -> None:
     """Tar the layout directory (plus `extra_files` at its root) into `out`, atomically."""
+    if not layout.is_dir():
+        raise FileNotFoundError(f"no OCI layout directory at {layout}")
     tmp = out.with_name(f".{out.name}.partial")
-    with open(tmp, "wb") as sink:
-        tar = TarWriter(sink)
-        for name, data in sorted((extra_files or {}).items()):
-            tar.add_bytes(name, data, mtime=mtime, pax_records={})
-        for rel in _layout_entries(layout):
-            path = layout / rel
-            if path.is_dir():
-                tar.add_directory(rel, mtime=mtime, pax_records={})
-            else:
-                tar.add_file(rel, path, mtime=mtime, pax_records={})
-        tar.close()
-    os.replace(tmp, out)
+    try:
+        with open(tmp, "wb") as sink:
+            _write_archive_entries(TarWriter(sink), layout, extra_files or {}, mtime)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_archive_entries(tar: TarWriter, layout: Path, extra_files: Mapping[str, bytes], mtime: int) -> None:
+    for name, data in sorted(extra_files.items()):
+        tar.add_bytes(name, data, mtime=mtime, pax_records={})
+    for rel in _layout_entries(layout):
+        path = layout / rel
+        if path.is_dir():
+            tar.add_directory(rel, mtime=mtime, pax_records={})
+        else:
+            tar.add_file(rel, path, mtime=mtime, pax_records={})
+    tar.close()

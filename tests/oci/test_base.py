@@ -1,0 +1,203 @@
+"""Tests for the built-in base layer.
+
+The layer's digest is pinned (the end-to-end test pins the same value), its hives are
+parsed by hivex's `hivexml`, its tar by Python's tarfile and GNU tar, and the legal code it
+ships is compared with Debian's copy of CC0 1.0. A missing tool or file fails the test.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+from hostprocess.oci.base import LICENSE_TXT, base_layer_files
+from hostprocess.oci.compression import BlobDigests, Compression
+from hostprocess.oci.layer import write_layer
+
+BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"
+DEBIAN_CC0 = Path("/usr/share/common-licenses/CC0-1.0")
+HIVES = ["DEFAULT", "SAM", "SECURITY", "SOFTWARE", "SYSTEM"]
+HIVE_DIR = "Windows/System32/config"
+EXPECTED_PATHS = ["License.txt", "cc0-legalcode.txt", *[f"{HIVE_DIR}/{h}" for h in HIVES]]
+EXPECTED_MEMBERS = [
+    "Files",
+    "Files/License.txt",
+    "Files/Windows",
+    "Files/Windows/System32",
+    "Files/Windows/System32/config",
+    *[f"Files/{HIVE_DIR}/{h}" for h in HIVES],
+    "Files/cc0-legalcode.txt",
+]
+
+
+def _find_cc0() -> Path:
+    """The repository's legal code: at the working directory root under Pants, else above us."""
+    candidates = [Path.cwd() / "cc0-legalcode.txt"]
+    candidates += [parent / "cc0-legalcode.txt" for parent in Path(__file__).resolve().parents]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise AssertionError(
+        "cc0-legalcode.txt not found in the working directory or any parent of "
+        f"{Path(__file__).resolve()}; the test needs the repository's copy (under Pants, "
+        "add a dependency on the file to this test target)"
+    )
+
+
+@pytest.fixture(scope="module")
+def cc0() -> bytes:
+    return _find_cc0().read_bytes()
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} not found on PATH; it is a required test dependency"
+    return path
+
+
+def _build(cc0: bytes, threads: int = 1) -> Tuple[bytes, BlobDigests]:
+    out = io.BytesIO()
+    digests = write_layer(
+        base_layer_files(cc0),
+        out,
+        base=True,
+        compression=Compression.GZIP,
+        level=1,
+        mtime=0,
+        threads=threads,
+    )
+    return out.getvalue(), digests
+
+
+@pytest.fixture(scope="module")
+def built(cc0: bytes) -> Tuple[bytes, BlobDigests]:
+    return _build(cc0)
+
+
+def _contents(blob: bytes) -> Tuple[List[tarfile.TarInfo], Dict[str, bytes]]:
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        members = tar.getmembers()
+        contents = {m.name: tar.extractfile(m).read() for m in members if m.isfile()}  # type: ignore[union-attr]
+    return members, contents
+
+
+# --- base_layer_files ---------------------------------------------------------------
+
+
+def test_cc0_legalcode_is_debians_cc0(cc0: bytes) -> None:
+    assert DEBIAN_CC0.is_file(), f"{DEBIAN_CC0} missing (Debian package base-files)"
+    assert cc0 == DEBIAN_CC0.read_bytes(), "cc0-legalcode.txt differs from Debian's CC0-1.0"
+    assert b"Creative Commons Legal Code" in cc0
+    assert b"CC0 1.0 Universal" in cc0
+
+
+def test_base_layer_files_paths(cc0: bytes) -> None:
+    assert [f.path for f in base_layer_files(cc0)] == EXPECTED_PATHS
+
+
+def test_base_layer_files_contents(cc0: bytes) -> None:
+    files = {f.path: f.source for f in base_layer_files(cc0)}
+    assert all(isinstance(source, bytes) for source in files.values())
+    assert files["cc0-legalcode.txt"] == cc0
+    assert files["License.txt"] == LICENSE_TXT
+    hives = [files[f"{HIVE_DIR}/{h}"] for h in HIVES]
+    assert all(hive == hives[0] for hive in hives)
+    assert hives[0][:4] == b"regf"
+    assert len(hives[0]) > 0 and len(hives[0]) % 4096 == 0, len(hives[0])
+
+
+def test_license_text_mentions_cc0() -> None:
+    text = LICENSE_TXT.decode("ascii")
+    assert "CC0 1.0 Universal" in text
+    assert "cc0-legalcode.txt" in text
+    assert "Windows\\System32\\config" in text
+
+
+def test_license_text_uses_crlf() -> None:
+    assert LICENSE_TXT.endswith(b"\r\n")
+    assert LICENSE_TXT.count(b"\n") == LICENSE_TXT.count(b"\r\n"), "bare LF in License.txt"
+    assert b"\r\r" not in LICENSE_TXT
+
+
+def test_legal_code_is_passed_through_unchanged() -> None:
+    marker = b"any bytes\n\x00\xff"
+    assert {f.path: f.source for f in base_layer_files(marker)}["cc0-legalcode.txt"] == marker
+
+
+# --- the built layer ------------------------------------------------------------------
+
+
+def test_base_layer_digest_is_pinned(built: Tuple[bytes, BlobDigests]) -> None:
+    blob, digests = built
+    assert digests.digest == BASE_LAYER_DIGEST, (
+        "the base layer's bytes changed; every image built on it changes digest "
+        "(tests/e2e pins the same value)"
+    )
+    assert "sha256:" + hashlib.sha256(blob).hexdigest() == BASE_LAYER_DIGEST
+    assert digests.size == len(blob)
+    assert digests.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest()
+
+
+def test_base_layer_digest_independent_of_threads(cc0: bytes) -> None:
+    assert _build(cc0, threads=4)[1].digest == BASE_LAYER_DIGEST
+
+
+def test_base_layer_holds_files_only(built: Tuple[bytes, BlobDigests]) -> None:
+    members, _ = _contents(built[0])
+    names = [m.name for m in members]
+    assert names == EXPECTED_MEMBERS
+    assert not any(n == "Hives" or n.startswith("Hives/") for n in names), names
+    for member in members:
+        assert member.isdir() or member.isfile(), member.name
+        assert member.pax_headers.get("MSWINDOWS.fileattr") == ("16" if member.isdir() else "32")
+        assert (member.mtime, member.uid, member.gid) == (0, 0, 0), member.name
+
+
+def test_base_layer_contents(built: Tuple[bytes, BlobDigests], cc0: bytes) -> None:
+    _, contents = _contents(built[0])
+    assert contents["Files/cc0-legalcode.txt"] == DEBIAN_CC0.read_bytes()
+    assert contents["Files/cc0-legalcode.txt"] == cc0
+    assert b"CC0" in contents["Files/License.txt"]
+    assert contents["Files/License.txt"] == LICENSE_TXT
+
+
+@pytest.mark.parametrize("hive", HIVES)
+def test_hive_parses_with_hivexml(built: Tuple[bytes, BlobDigests], tmp_path: Path, hive: str) -> None:
+    _, contents = _contents(built[0])
+    path = tmp_path / hive
+    path.write_bytes(contents[f"Files/{HIVE_DIR}/{hive}"])
+    result = subprocess.run([_tool("hivexml"), str(path)], capture_output=True, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    root = ET.fromstring(result.stdout)
+    assert root.tag == "hive"
+    nodes = root.findall("node")
+    assert len(nodes) == 1, result.stdout
+    assert nodes[0].get("name") == "$$$PROTO.HIV"
+    assert nodes[0].get("root") == "1"
+    assert nodes[0].findall("node") == [] and nodes[0].findall("value") == []
+
+
+def test_gnu_tar_lists_base_layer(built: Tuple[bytes, BlobDigests], tmp_path: Path) -> None:
+    path = tmp_path / "base.tar.gz"
+    path.write_bytes(built[0])
+    result = subprocess.run(
+        [_tool("tar"), "-tvzf", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    # GNU tar does not know Windows' attribute record; it must be its only complaint.
+    for line in result.stderr.splitlines():
+        assert "unknown extended header keyword 'MSWINDOWS.fileattr'" in line, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[-1] for line in lines] == EXPECTED_MEMBERS
+    directories = {"Files", "Files/Windows", "Files/Windows/System32", f"Files/{HIVE_DIR}"}
+    for line in lines:
+        kind = "d" if line.split()[-1] in directories else "-"
+        assert line.startswith(kind), line

@@ -1,0 +1,151 @@
+"""RuleRunner tests that run the real package rule: tool PEX, layer processes, layout.
+
+They cover the options the end-to-end example does not: Docker media types, zstd layers,
+labels/annotations, output paths. The tool comes from the repository's real
+`hostprocess-tool` lockfile, and Pants' pex tool from the file ./pants built (its path
+arrives in HOSTPROCESS_PEX_TOOL, set in pants.toml's [test].extra_env_vars).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from textwrap import dedent
+
+import zstandard
+from pants.core.goals.package import BuiltPackage
+from pants.core.target_types import FilesGeneratorTarget, RelocatedFiles
+from pants.core.target_types import rules as core_target_type_rules
+from pants.core.util_rules import source_files
+from pants.engine.addresses import Address
+from pants.engine.fs import Digest, DigestContents
+from pants.testutil.rule_runner import QueryRule, RuleRunner
+
+from hostprocess import register
+from hostprocess.goals.package import HostProcessImageFieldSet
+
+REPO_FILES = ("cc0-legalcode.txt", "3rdparty/python/hostprocess-tool.lock")
+
+
+def make_rule_runner(*options: str) -> RuleRunner:
+    """A RuleRunner with the real tool resolve; `options` are extra `--hostprocess-*` flags."""
+    runner = RuleRunner(
+        target_types=[*register.target_types(), FilesGeneratorTarget, RelocatedFiles],
+        rules=[
+            *register.rules(),
+            *core_target_type_rules(),
+            *source_files.rules(),
+            QueryRule(BuiltPackage, [HostProcessImageFieldSet]),
+            QueryRule(DigestContents, [Digest]),
+        ],
+    )
+    pex_tool = Path(os.environ["HOSTPROCESS_PEX_TOOL"])
+    assert pex_tool.is_file(), f"{pex_tool} is missing: run ./pants once to build it"
+    sha256 = hashlib.sha256(pex_tool.read_bytes()).hexdigest()
+    runner.write_files({path: Path(path).read_bytes() for path in REPO_FILES})
+    runner.set_options(
+        [
+            "--python-enable-resolves",
+            "--python-resolves={'python-default': 'default.lock', 'hostprocess-tool': '3rdparty/python/hostprocess-tool.lock'}",
+            "--python-resolves-to-interpreter-constraints={'hostprocess-tool': ['CPython>=3.9,<3.13']}",
+            "--pex-cli-version=v2.1.137",
+            f"--pex-cli-known-versions=['v2.1.137|linux_x86_64|{sha256}|{pex_tool.stat().st_size}']",
+            f"--pex-cli-url-template=file://{pex_tool}",
+            *options,
+        ],
+        env_inherit={"PATH", "PYENV_ROOT", "HOME", "PIP_CONFIG_FILE", "SSL_CERT_FILE"},
+    )
+    return runner
+
+
+def package(rule_runner: RuleRunner, address: Address) -> dict[str, bytes]:
+    target = rule_runner.get_target(address)
+    built = rule_runner.request(BuiltPackage, [HostProcessImageFieldSet.create(target)])
+    contents = rule_runner.request(DigestContents, [built.digest])
+    return {fc.path: fc.content for fc in contents}
+
+
+def blob(files: dict[str, bytes], layout: str, digest: str) -> bytes:
+    return files[f"{layout}/blobs/sha256/{digest.split(':')[1]}"]
+
+
+def test_docker_media_types_zstd_layers_and_labels() -> None:
+    rule_runner = make_rule_runner("--hostprocess-compression=zstd")
+    rule_runner.write_files(
+        {
+            "apps/agent/BUILD": dedent(
+                """
+                files(name="bin", sources=["bin/**/*"])
+                hostprocess_image(
+                    name="agent",
+                    dependencies=[":bin"],
+                    media_types="docker",
+                    labels={"org.example.team": "nodes"},
+                    image_tags=["1.0", "latest"],
+                    repository="windows/agent",
+                    output_formats=["oci-layout", "docker-archive"],
+                    output_path="images/agent",
+                )
+                """
+            ),
+            "apps/agent/bin/agent.exe": b"MZ" + bytes(range(256)) * 64,
+            "apps/agent/bin/conf/agent.yaml": "level: info\n",
+        }
+    )
+    files = package(rule_runner, Address("apps/agent", target_name="agent"))
+    assert set(files) >= {"images/agent.image.json", "images/agent.docker.tar", "images/agent/index.json"}
+
+    summary = json.loads(files["images/agent.image.json"])
+    manifest = json.loads(blob(files, "images/agent", summary["digest"]))
+    assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert manifest["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert [l["mediaType"] for l in manifest["layers"]] == ["application/vnd.docker.image.rootfs.diff.tar.zstd"] * 2
+    assert "platform" not in json.dumps(manifest)
+
+    index = json.loads(files["images/agent/index.json"])
+    assert [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]] == ["1.0", "latest"]
+    assert {m["digest"] for m in index["manifests"]} == {summary["digest"]}
+
+    config = json.loads(blob(files, "images/agent", manifest["config"]["digest"]))
+    assert config["config"]["Labels"] == {"org.example.team": "nodes"}
+    user_layer = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob(files, "images/agent", manifest["layers"][1]["digest"]))).read()
+    assert "sha256:" + hashlib.sha256(user_layer).hexdigest() == config["rootfs"]["diff_ids"][1]
+    with tarfile.open(fileobj=io.BytesIO(user_layer)) as tar:
+        assert tar.getnames() == ["Hives", "Files", "Files/bin", "Files/bin/agent.exe", "Files/bin/conf", "Files/bin/conf/agent.yaml"]
+
+    with tarfile.open(fileobj=io.BytesIO(files["images/agent.docker.tar"])) as tar:
+        [entry] = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert entry["RepoTags"] == ["windows/agent:1.0", "windows/agent:latest"]
+
+
+def test_relocated_files_and_gzip_level() -> None:
+    rule_runner = make_rule_runner("--hostprocess-compression-level=3")
+    rule_runner.write_files(
+        {
+            "shared/BUILD": "files(name='scripts', sources=['start.ps1'])",
+            "shared/start.ps1": "Write-Output start\n",
+            "apps/BUILD": dedent(
+                """
+                relocated_files(name="moved", files_targets=["shared:scripts"], src="shared", dest="apps/scripts")
+                hostprocess_image(name="app", dependencies=[":moved"], annotations={"org.opencontainers.image.source": "repo"})
+                """
+            ),
+        }
+    )
+    files = package(rule_runner, Address("apps", target_name="app"))
+    summary = json.loads(files["apps/app.image.json"])
+    manifest = json.loads(blob(files, "apps/app", summary["digest"]))
+    assert manifest["annotations"] == {"org.opencontainers.image.source": "repo"}
+    layer = gzip.decompress(blob(files, "apps/app", manifest["layers"][1]["digest"]))
+    with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
+        assert tar.extractfile("Files/scripts/start.ps1").read() == b"Write-Output start\n"  # type: ignore[union-attr]
+    assert set(files) == {"apps/app.image.json", "apps/app/oci-layout", "apps/app/index.json"} | {
+        f"apps/app/blobs/sha256/{d.split(':')[1]}"
+        for d in [summary["digest"], summary["config"]["digest"], *(l["digest"] for l in summary["layers"])]
+    }
+
+
