@@ -38,23 +38,9 @@ EXPECTED_MEMBERS = [
 ]
 
 
-def _find_cc0() -> Path:
-    """The repository's legal code: at the working directory root under Pants, else above us."""
-    candidates = [Path.cwd() / "cc0-legalcode.txt"]
-    candidates += [parent / "cc0-legalcode.txt" for parent in Path(__file__).resolve().parents]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise AssertionError(
-        "cc0-legalcode.txt not found in the working directory or any parent of "
-        f"{Path(__file__).resolve()}; the test needs the repository's copy (under Pants, "
-        "add a dependency on the file to this test target)"
-    )
-
-
 @pytest.fixture(scope="module")
-def cc0() -> bytes:
-    return _find_cc0().read_bytes()
+def cc0(cc0_path: Path) -> bytes:
+    return cc0_path.read_bytes()
 
 
 def _tool(name: str) -> str:

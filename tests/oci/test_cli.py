@@ -83,15 +83,6 @@ def _assert_error(capsys: pytest.CaptureFixture, code: int, *fragments: str) -> 
         assert fragment in captured.err, captured.err
 
 
-def _find_cc0() -> Path:
-    candidates = [Path.cwd() / "cc0-legalcode.txt"]
-    candidates += [parent / "cc0-legalcode.txt" for parent in Path(__file__).resolve().parents]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise AssertionError("cc0-legalcode.txt not found in the working directory or above the test")
-
-
 # --- layer ------------------------------------------------------------------------
 
 
@@ -196,9 +187,9 @@ def test_bad_arguments_are_a_usage_error(tmp_path: Path, capsys: pytest.CaptureF
 # --- base-layer ---------------------------------------------------------------------
 
 
-def test_base_layer_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_base_layer_command(tmp_path: Path, capsys: pytest.CaptureFixture, cc0_path: Path) -> None:
     out = tmp_path / "out"
-    argv = ["base-layer", "--cc0", str(_find_cc0()), "--out", str(out), "--created-by", "base"]
+    argv = ["base-layer", "--cc0", str(cc0_path), "--out", str(out), "--created-by", "base"]
     code = main([*argv, "--compression", "gzip", "--level", "1", "--mtime", "0", "--threads", "3"])
     assert code == 0, capsys.readouterr().err
     layer, blob = _read_layer_dir(out)
