@@ -11,11 +11,13 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import tarfile
 from pathlib import Path
 from textwrap import dedent
 
+import pytest
 import zstandard
 from pants.core.goals.package import BuiltPackage
 from pants.core.target_types import FilesGeneratorTarget, RelocatedFiles
@@ -149,3 +151,23 @@ def test_relocated_files_and_gzip_level() -> None:
     }
 
 
+
+
+def test_missing_entrypoint_program_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    rule_runner = make_rule_runner()
+    rule_runner.write_files(
+        {
+            "apps/BUILD": dedent(
+                """
+                files(name="bin", sources=["bin/*"])
+                hostprocess_image(name="app", dependencies=[":bin"], entrypoint=["agent.exe", "--run"])
+                """
+            ),
+            "apps/bin/agent.exe": "MZ",
+        }
+    )
+    with caplog.at_level(logging.WARNING):
+        package(rule_runner, Address("apps", target_name="app"))
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "apps:app" in warning and "`entrypoint`" in warning and "'agent.exe'" in warning
+    assert "C:\\bin\\agent.exe" in warning  # what the image does hold

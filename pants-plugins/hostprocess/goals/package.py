@@ -7,6 +7,7 @@ blob ever passes through Pants' own memory.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -24,6 +25,7 @@ from pants.engine.target import SourcesField, TransitiveTargets, TransitiveTarge
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from hostprocess.oci.entrypoint import missing_program
 from hostprocess.oci.image import Image, RuntimeConfig, build_image
 from hostprocess.oci.layout import layout_files
 from hostprocess.target_types import (
@@ -44,6 +46,9 @@ from hostprocess.target_types import (
 from hostprocess.util_rules.layers import BaseLayerRequest, BuildSettings, BuiltLayer, FilesLayerRequest
 from hostprocess.util_rules.tool import ImageTool
 
+logger = logging.getLogger(__name__)
+
+MAX_LISTED = 20
 ARCHIVE_SUFFIXES = {"oci-archive": "oci.tar", "docker-archive": "docker.tar"}
 
 
@@ -97,8 +102,8 @@ def _source_date_epoch(env: EnvironmentVars) -> int:
     return int(raw)
 
 
-def destination_paths(address: Address, files: Sequence[str]) -> None:
-    """Check the one path rule: files land at C:\\ + their path relative to the target's dir."""
+def destination_paths(address: Address, files: Sequence[str]) -> tuple[str, ...]:
+    """The one path rule: files land at C:\\ + their path relative to the target's directory."""
     prefix = f"{address.spec_path}/" if address.spec_path else ""
     outside = sorted(f for f in files if not f.startswith(prefix))
     if outside:
@@ -109,9 +114,28 @@ def destination_paths(address: Address, files: Sequence[str]) -> None:
             f"path relative to that directory. Move these files under it with a `relocated_files` "
             f"target (`src`/`dest`), or declare the image in a BUILD file higher up."
         )
+    return tuple(f[len(prefix):] for f in files)
 
 
-async def _files_tree(field_set: HostProcessImageFieldSet) -> tuple[Digest, int]:
+def windows_path(destination: str) -> str:
+    return "C:\\" + destination.replace("/", "\\")
+
+
+def warn_if_entrypoint_missing(field_set: HostProcessImageFieldSet, destinations: Sequence[str]) -> None:
+    program = missing_program(field_set.entrypoint.value or (), destinations)
+    if program is None:
+        return
+    held = "\n".join(f"  {windows_path(path)}" for path in sorted(destinations)[:MAX_LISTED])
+    more = f"\n  ... and {len(destinations) - MAX_LISTED} more" if len(destinations) > MAX_LISTED else ""
+    logger.warning(
+        f"The `entrypoint` of the `hostprocess_image` target {field_set.address} starts "
+        f"{program!r}, which is neither in the image nor a Windows system program, so the "
+        f"container would fail to start. The image holds:\n{held or '  (no files)'}{more}\n"
+        f"Add the program to `dependencies`, or fix the path (relative to the image root)."
+    )
+
+
+async def _files_tree(field_set: HostProcessImageFieldSet) -> tuple[Digest, tuple[str, ...]]:
     """The image's files, re-rooted so their paths are their destinations under C:\\."""
     transitive = await Get(TransitiveTargets, TransitiveTargetsRequest([field_set.address]))
     sources = await Get(
@@ -122,20 +146,20 @@ async def _files_tree(field_set: HostProcessImageFieldSet) -> tuple[Digest, int]
             enable_codegen=True,
         ),
     )
-    files = sources.snapshot.files
-    destination_paths(field_set.address, files)
+    destinations = destination_paths(field_set.address, sources.snapshot.files)
     spec_path = field_set.address.spec_path
     tree = sources.snapshot.digest
     if spec_path:
         tree = await Get(Digest, RemovePrefix(tree, spec_path))
-    return tree, len(files)
+    return tree, destinations
 
 
 @rule(desc="Build a HostProcess image", level=LogLevel.DEBUG)
 async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltImage:
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(["SOURCE_DATE_EPOCH"]))
     settings = BuildSettings(mtime=_source_date_epoch(env))
-    tree, count = await _files_tree(field_set)
+    tree, destinations = await _files_tree(field_set)
+    warn_if_entrypoint_missing(field_set, destinations)
     address = field_set.address
     base, files = await MultiGet(
         Get(BuiltLayer, BaseLayerRequest(settings)),
@@ -144,7 +168,7 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
             FilesLayerRequest(
                 tree=tree,
                 created_by=f"hostprocess: files of {address}",
-                description=f"Building the files layer of {address} ({count} files)",
+                description=f"Building the files layer of {address} ({len(destinations)} files)",
                 settings=settings,
             ),
         ),
