@@ -1,7 +1,7 @@
 """Entry point of the hostprocess Pants backend (`backend_packages = ["hostprocess"]`)."""
 from __future__ import annotations
 
-from hostprocess.goals import package
+from hostprocess.goals import package, publish
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import HostProcessImageTarget
 from hostprocess.util_rules import layers, tool
@@ -17,4 +17,5 @@ def rules() -> list:
         *tool.rules(),
         *layers.rules(),
         *package.rules(),
+        *publish.rules(),
     ]

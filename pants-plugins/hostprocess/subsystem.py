@@ -1,11 +1,14 @@
 """The `[hostprocess]` options: settings shared by every image in the repository."""
 from __future__ import annotations
 
-from pants.option.option_types import EnumOption, IntOption
+from typing import Any
+
+from pants.option.option_types import DictOption, EnumOption, IntOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
 from hostprocess.oci.compression import Compression
+from hostprocess.registries import Registries
 
 LEVEL_RANGES = {Compression.GZIP: range(0, 4), Compression.ZSTD: range(1, 23), Compression.NONE: range(0, 1)}
 
@@ -34,6 +37,33 @@ class HostProcessSubsystem(Subsystem):
             """
         ),
     )
+
+    _registries = DictOption[Any](
+        "--registries",
+        help=help_text(
+            """
+            Registries to publish to, by alias: `{"company": {"address": "registry.example.com",
+            "default": true}}`. Keys: `address` (host[:port], required), `default` (targets
+            whose `registries` field is unset push here), `insecure` (allow plain HTTP and
+            unverified TLS; loopback registries need no flag), `ca_cert` (a PEM bundle to trust),
+            `username_env`/`password_env` (names of environment variables holding credentials;
+            otherwise Docker's config.json and credential helpers are used).
+            """
+        ),
+    )
+    default_repository = StrOption(
+        default="{directory}/{name}",
+        help=help_text(
+            """
+            The repository of images whose `repository` field is unset. Placeholders:
+            `{name}` (the target name), `{directory}` (its BUILD file's directory) and
+            `{parent_directory}` (that directory's last component).
+            """
+        ),
+    )
+
+    def registries(self) -> Registries:
+        return Registries.from_dict(self._registries)
 
     @property
     def compression_level(self) -> int:

@@ -13,6 +13,7 @@ from pants.engine.addresses import Address
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     AsyncFieldMixin,
+    BoolField,
     Dependencies,
     DictStringToStringField,
     InvalidFieldException,
@@ -23,6 +24,7 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from hostprocess.oci.image import ARCHITECTURES, MEDIA_TYPES
+from hostprocess.registries import ALL_DEFAULT_REGISTRIES
 
 # The OCI distribution spec's grammar for tags and repository path components.
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -169,19 +171,52 @@ class RepositoryField(StringField, AsyncFieldMixin):
     alias = "repository"
     help = help_text(
         """
-        The repository name, e.g. `windows/node-agent`. Defaults to the target's name.
+        The repository name, e.g. `windows/node-agent`. Defaults to
+        `[hostprocess].default_repository` (`{directory}/{name}`: `examples/hello` for
+        `examples:hello`), with the same placeholders.
         """
     )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is not None and not REPOSITORY_RE.fullmatch(value):
+        if value is not None and "{" not in value and not REPOSITORY_RE.fullmatch(value):
             raise _invalid(address, cls.alias, value, "repository names are lowercase path components of letters and digits separated by `/`, with `.`, `_`, `__` or `-` inside components.")
         return value
 
-    def value_or_default(self) -> str:
-        return self.value or self.address.target_name
+    def value_or_default(self, default_template: str) -> str:
+        """The repository, with `{name}`, `{directory}` and `{parent_directory}` filled in."""
+        template = self.value or default_template
+        directory = self.address.spec_path
+        try:
+            value = template.format(
+                name=self.address.target_name,
+                directory=directory,
+                parent_directory=directory.rsplit("/", 1)[-1],
+            )
+        except (KeyError, IndexError, ValueError) as e:
+            raise _invalid(self.address, self.alias, template, f"unknown placeholder {e}: use {{name}}, {{directory}} or {{parent_directory}}.") from None
+        value = "/".join(part for part in value.split("/") if part)
+        if not REPOSITORY_RE.fullmatch(value):
+            raise _invalid(self.address, self.alias, value, "repository names are lowercase path components of letters and digits separated by `/`, with `.`, `_`, `__` or `-` inside components (set `repository` explicitly).")
+        return value
+
+
+class RegistriesField(StringSequenceField):
+    alias = "registries"
+    default = (ALL_DEFAULT_REGISTRIES,)
+    help = help_text(
+        """
+        Where `publish` pushes the image: `@alias` of an entry in `[hostprocess].registries`, or
+        a `host[:port]`. Defaults to every registry configured with `"default": true`.
+        """
+    )
+
+
+class SkipPushField(BoolField):
+    alias = "skip_push"
+    default = False
+    help = "If true, `publish` leaves this image out (and does not build it)."
 
 
 class OutputFormatsField(StringSequenceField):
@@ -224,6 +259,8 @@ class HostProcessImageTarget(Target):
         MediaTypesField,
         ImageTagsField,
         RepositoryField,
+        RegistriesField,
+        SkipPushField,
         OutputFormatsField,
         OutputPathField,
     )

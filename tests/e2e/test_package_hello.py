@@ -161,7 +161,7 @@ def test_archives_are_readable_by_skopeo(packaged: Checkout) -> None:
     assert len(docker["Layers"]) == 2
     with tarfile.open(dist / "hello.docker.tar") as tar:
         [entry] = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-    assert entry["RepoTags"] == ["hello:latest"]
+    assert entry["RepoTags"] == ["examples/hello:latest"]
 
     oci = json.loads(run("skopeo", "inspect", f"oci-archive:{dist / 'hello.oci.tar'}:latest"))
     assert oci["Digest"] == layout_digest

@@ -1,9 +1,14 @@
 """Shared fixtures of the core tests."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Hypothesis keeps caches in its storage directory: keep them out of the repository.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir(), "hostprocess-hypothesis")))
 
 
 @pytest.fixture(scope="session")

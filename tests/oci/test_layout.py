@@ -27,6 +27,7 @@ from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import (
+    blob_path,
     docker_manifest_json,
     layout_files,
     read_manifest,
@@ -245,7 +246,13 @@ def test_docker_manifest_json_layers_in_order_and_no_tags() -> None:
 
 
 def test_read_manifest_returns_the_manifest(built: Built) -> None:
-    assert read_manifest(built.layout) == json.loads(built.image.manifest)
+    assert read_manifest(built.layout) == (built.image.digest, built.image.manifest)
+
+
+def test_read_manifest_rejects_a_corrupt_manifest_blob(built: Built) -> None:
+    (built.layout / blob_path(built.image.digest)).write_bytes(built.image.manifest + b" ")
+    with pytest.raises(ValueError, match="does not match its digest"):
+        read_manifest(built.layout)
 
 
 def test_read_manifest_rejects_two_images(tmp_path: Path, built: Built) -> None:

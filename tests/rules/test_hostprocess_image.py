@@ -1,6 +1,7 @@
 """RuleRunner tests of the `hostprocess_image` target and the package rule's input checks."""
 from __future__ import annotations
 
+import logging
 from textwrap import dedent
 
 import pytest
@@ -9,11 +10,17 @@ from pants.core.target_types import rules as core_target_type_rules
 from pants.core.util_rules import source_files
 from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
-from pants.engine.target import InvalidTargetException
+from pants.engine.target import InvalidFieldException, InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from hostprocess import register
-from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet, ImageBuildError
+from hostprocess.goals.package import (
+    BuiltImage,
+    HostProcessImageFieldSet,
+    ImageBuildError,
+    InvalidImagePathError,
+    check_destinations,
+)
 
 
 @pytest.fixture
@@ -63,7 +70,7 @@ def test_bad_field_values_name_target_field_and_value(
     with pytest.raises(ExecutionError) as exc:
         image_target(rule_runner, fields)
     [wrapped] = exc.value.wrapped_exceptions
-    # Pants reports field errors as InvalidTargetException (InvalidFieldException's base).
+    # Pants wraps field errors raised while parsing BUILD files in InvalidTargetException.
     assert isinstance(wrapped, InvalidTargetException)
     message = str(wrapped)
     assert "img:img" in message and field in message and value in message, message
@@ -86,13 +93,25 @@ def test_good_fields_are_accepted(rule_runner: RuleRunner) -> None:
     runtime = field_set.runtime_config()
     assert runtime.entrypoint == ("agent.exe",)
     assert runtime.env == {"PATH": "C:\\Windows"}
-    assert field_set.repository.value_or_default() == "windows/node-agent"
+    assert field_set.repository.value_or_default("{directory}/{name}") == "windows/node-agent"
 
 
-def test_repository_defaults_to_target_name(rule_runner: RuleRunner) -> None:
+@pytest.mark.parametrize(
+    "template, expected",
+    [("{directory}/{name}", "img/img"), ("{name}", "img"), ("team/{parent_directory}-{name}", "team/img-img")],
+)
+def test_repository_default_template(rule_runner: RuleRunner, template: str, expected: str) -> None:
     image_target(rule_runner, "")
     target = rule_runner.get_target(Address("img", target_name="img"))
-    assert HostProcessImageFieldSet.create(target).repository.value_or_default() == "img"
+    assert HostProcessImageFieldSet.create(target).repository.value_or_default(template) == expected
+
+
+@pytest.mark.parametrize("template", ["{nmae}", "{Name}/{directory}", "UPPER/{name}"])
+def test_bad_repository_template(rule_runner: RuleRunner, template: str) -> None:
+    image_target(rule_runner, "")
+    target = rule_runner.get_target(Address("img", target_name="img"))
+    with pytest.raises(InvalidFieldException, match="`repository`"):
+        HostProcessImageFieldSet.create(target).repository.value_or_default(template)
 
 
 def test_files_outside_the_image_directory_are_refused(rule_runner: RuleRunner) -> None:
@@ -111,3 +130,52 @@ def test_files_outside_the_image_directory_are_refused(rule_runner: RuleRunner) 
     message = str(wrapped)
     assert "img:img" in message and "`dependencies`" in message
     assert "other/far.txt" in message and "relocated_files" in message
+
+
+@pytest.mark.parametrize(
+    "files, rule, shown",
+    [
+        (["CON.txt"], "reserved-name", "C:\\CON.txt"),
+        (["bin/lpt1"], "reserved-name", "C:\\bin\\lpt1"),
+        (["a:b.txt"], "drive-letter", "a:b.txt"),
+        (["dir/a:b"], "invalid-character", "C:\\dir\\a:b"),
+        (["what?.ps1"], "invalid-character", "what?.ps1"),
+        (["tab\tname"], "invalid-character", "tab"),
+        (["trailing."], "trailing-dot-or-space", "C:\\trailing."),
+        (["trailing "], "trailing-dot-or-space", "C:\\trailing "),
+        (["dir./x"], "trailing-dot-or-space", "dir."),
+        ([".wh.hidden"], "whiteout-prefix", ".wh.hidden"),
+        (["Readme.txt", "README.TXT"], "case-collision", "README.TXT"),
+        (["tools", "TOOLS/x.exe"], "case-collision", "TOOLS"),
+    ],
+)
+def test_windows_incompatible_paths_are_refused(
+    rule_runner: RuleRunner, files: list[str], rule: str, shown: str
+) -> None:
+    rule_runner.write_files(
+        {
+            "img/BUILD": "files(name='f', sources=['**/*', '!BUILD'])\nhostprocess_image(name='img', dependencies=[':f'])",
+            **{f"img/{name}": "x" for name in files},
+        }
+    )
+    target = rule_runner.get_target(Address("img", target_name="img"))
+    with pytest.raises(ExecutionError) as exc:
+        rule_runner.request(BuiltImage, [HostProcessImageFieldSet.create(target)])
+    [wrapped] = exc.value.wrapped_exceptions
+    assert isinstance(wrapped, InvalidImagePathError)
+    assert rule in {problem.rule for problem in wrapped.problems}
+    message = str(wrapped)
+    assert "img:img" in message and "`dependencies`" in message and shown in message, message
+    assert any(f"(from img/{name})" in message for name in files)  # the source, to rename it
+
+
+def test_long_paths_warn_with_the_limit(rule_runner: RuleRunner, caplog: pytest.LogCaptureFixture) -> None:
+    deep = "/".join(["d" * 40] * 5) + "/file.txt"  # 213 characters: over the 187 budget
+    rule_runner.write_files(
+        {"img/BUILD": "files(name='f', sources=['**/*.txt'])\nhostprocess_image(name='img', dependencies=[':f'])", f"img/{deep}": "x"}
+    )
+    target = rule_runner.get_target(Address("img", target_name="img"))
+    with caplog.at_level(logging.WARNING):
+        check_destinations(target.address, [deep], [f"img/{deep}"])
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "img:img" in warning and "260" in warning and deep.replace("/", "\\") in warning

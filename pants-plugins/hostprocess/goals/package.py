@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField, PackageFieldSet
@@ -28,6 +28,8 @@ from pants.util.logging import LogLevel
 from hostprocess.oci.entrypoint import missing_program
 from hostprocess.oci.image import Image, RuntimeConfig, build_image
 from hostprocess.oci.layout import layout_files
+from hostprocess.oci.paths import WindowsPathError, find_path_problems, find_path_warnings
+from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import (
     AnnotationsField,
     ArchitectureField,
@@ -54,6 +56,23 @@ ARCHIVE_SUFFIXES = {"oci-archive": "oci.tar", "docker-archive": "docker.tar"}
 
 class ImageBuildError(Exception):
     """A `hostprocess_image` cannot be built as declared; the message says how to fix it."""
+
+
+class InvalidImagePathError(ImageBuildError):
+    """Files whose destinations cannot exist on Windows (see `hostprocess.oci.paths`)."""
+
+    def __init__(self, address: Address, problems: Sequence[WindowsPathError], sources: Mapping[str, str]) -> None:
+        self.problems = tuple(problems)
+        lines = [
+            f"  {windows_path(p.path)} (from {sources.get(p.path, p.path)}): {p}" for p in problems[:MAX_LISTED]
+        ]
+        if len(problems) > MAX_LISTED:
+            lines.append(f"  ... and {len(problems) - MAX_LISTED} more")
+        super().__init__(
+            f"The `dependencies` of the `hostprocess_image` target {address} put files where "
+            f"Windows cannot have them:\n" + "\n".join(lines) + "\nRename the files, or move "
+            f"them with a `relocated_files` target."
+        )
 
 
 @dataclass(frozen=True)
@@ -135,6 +154,15 @@ def warn_if_entrypoint_missing(field_set: HostProcessImageFieldSet, destinations
     )
 
 
+def check_destinations(address: Address, destinations: Sequence[str], sources: Sequence[str]) -> None:
+    """Refuse paths Windows cannot hold; warn about paths that need long-path support."""
+    problems = find_path_problems(destinations)
+    if problems:
+        raise InvalidImagePathError(address, problems, dict(zip(destinations, sources)))
+    for warning in find_path_warnings(destinations):
+        logger.warning(f"{address}: {windows_path(warning.path)}: {warning}")
+
+
 async def _files_tree(field_set: HostProcessImageFieldSet) -> tuple[Digest, tuple[str, ...]]:
     """The image's files, re-rooted so their paths are their destinations under C:\\."""
     transitive = await Get(TransitiveTargets, TransitiveTargetsRequest([field_set.address]))
@@ -147,6 +175,7 @@ async def _files_tree(field_set: HostProcessImageFieldSet) -> tuple[Digest, tupl
         ),
     )
     destinations = destination_paths(field_set.address, sources.snapshot.files)
+    check_destinations(field_set.address, destinations, sources.snapshot.files)
     spec_path = field_set.address.spec_path
     tree = sources.snapshot.digest
     if spec_path:
@@ -199,7 +228,7 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
     return BuiltImage(image, layout)
 
 
-def image_summary(field_set: HostProcessImageFieldSet, image: Image) -> bytes:
+def image_summary(field_set: HostProcessImageFieldSet, image: Image, repository: str) -> bytes:
     """`<name>.image.json`: what deploy tooling needs without parsing the layout."""
     manifest = image.manifest_descriptor
     summary = {
@@ -207,7 +236,7 @@ def image_summary(field_set: HostProcessImageFieldSet, image: Image) -> bytes:
         "digest": image.digest,
         "media_type": manifest.media_type,
         "size": manifest.size,
-        "repository": field_set.repository.value_or_default(),
+        "repository": repository,
         "tags": list(field_set.image_tags.value or ()),
         "config": {"digest": image.config_descriptor.digest, "size": image.config_descriptor.size},
         "layers": [
@@ -248,13 +277,15 @@ async def write_image_archive(request: ArchiveRequest, tool: ImageTool) -> Diges
 
 
 @rule(desc="Package a HostProcess image", level=LogLevel.DEBUG)
-async def package_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltPackage:
+async def package_hostprocess_image(
+    field_set: HostProcessImageFieldSet, subsystem: HostProcessSubsystem
+) -> BuiltPackage:
     built = await Get(BuiltImage, HostProcessImageFieldSet, field_set)
     image = built.image
     base_path = field_set.output_path.value_or_default(file_ending=None)
     parent, name = os.path.split(base_path)
     formats = field_set.output_formats.value or ()
-    repository = field_set.repository.value_or_default()
+    repository = field_set.repository.value_or_default(subsystem.default_repository)
     tags = field_set.image_tags.value or ()
     repo_tags = tuple(f"{repository}:{tag}" for tag in tags)
     archive_names = {fmt: f"{name}.{ARCHIVE_SUFFIXES[fmt]}" for fmt in formats if fmt in ARCHIVE_SUFFIXES}
@@ -264,7 +295,7 @@ async def package_hostprocess_image(field_set: HostProcessImageFieldSet) -> Buil
         for fmt, out in archive_names.items()
     )
     summary_name = f"{name}.image.json"
-    summary = await Get(Digest, CreateDigest([FileContent(summary_name, image_summary(field_set, image))]))
+    summary = await Get(Digest, CreateDigest([FileContent(summary_name, image_summary(field_set, image, repository))]))
     parts = [summary, *archives]
     relpaths = [os.path.join(parent, summary_name), *(os.path.join(parent, out) for out in archive_names.values())]
     if "oci-layout" in formats:

@@ -11,8 +11,9 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
+from hostprocess.oci.auth import CredentialsError, find_credentials
 from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Layer
@@ -24,6 +25,7 @@ from hostprocess.oci.layout import (
     read_manifest,
     write_archive,
 )
+from hostprocess.oci.registry import Progress, RegistryClient, RegistryError
 
 LAYER_JSON = "layer.json"
 
@@ -72,8 +74,45 @@ def cmd_archive(args: argparse.Namespace) -> None:
     layout = Path(args.layout)
     extra = {}
     if args.format == "docker-archive":
-        extra["manifest.json"] = docker_manifest_json(read_manifest(layout), args.repo_tag)
+        _, manifest = read_manifest(layout)
+        extra["manifest.json"] = docker_manifest_json(json.loads(manifest), args.repo_tag)
     write_archive(layout, Path(args.out), extra_files=extra, mtime=args.mtime)
+
+
+def cmd_push(args: argparse.Namespace) -> None:
+    """Push the layout's image; credentials come from the environment, never from argv."""
+    credentials = find_credentials(args.registry, username_env=args.username_env, password_env=args.password_env)
+    client = RegistryClient(
+        args.registry,
+        credentials=credentials,
+        insecure=args.insecure,
+        ca_bundle=Path(args.ca_cert) if args.ca_cert else None,
+        progress=_print_progress,
+    )
+    result = client.push(Path(args.layout), args.repository, args.tag)
+    if result.blobs_uploaded:
+        print(f"Uploaded {result.blobs_uploaded} blobs ({result.bytes_uploaded} bytes); "
+              f"{result.blobs_skipped} already present, {result.blobs_mounted} mounted.")
+    else:
+        print(f"Nothing to upload: all {result.blobs_skipped + result.blobs_mounted} blobs were already present.")
+    for reference, digest in result.references.items():
+        print(f"{reference} -> {digest}")
+    if args.record:
+        _update_record(Path(args.record), result.references)
+
+
+def _print_progress(progress: Progress) -> None:
+    print(progress, flush=True)
+
+
+def _update_record(path: Path, references: Mapping[str, str]) -> None:
+    """Merge pushed references into the JSON record beside the image, atomically."""
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    record.update(references)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 def _layer_options(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +145,18 @@ def parser() -> argparse.ArgumentParser:
     archive.add_argument("--out", required=True)
     archive.add_argument("--mtime", type=int, default=0)
     archive.set_defaults(func=cmd_archive)
+
+    push = commands.add_parser("push", help="push an OCI layout's image to a registry")
+    push.add_argument("--layout", required=True)
+    push.add_argument("--registry", required=True, help="host[:port]")
+    push.add_argument("--repository", required=True)
+    push.add_argument("--tag", action="append", default=[])
+    push.add_argument("--insecure", action="store_true", help="allow plain HTTP and unverified TLS")
+    push.add_argument("--ca-cert", help="a PEM bundle to trust besides the system's")
+    push.add_argument("--username-env", help="the variable holding the username")
+    push.add_argument("--password-env", help="the variable holding the password")
+    push.add_argument("--record", help="a JSON file of reference -> digest to update")
+    push.set_defaults(func=cmd_push)
     return top
 
 
@@ -113,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RegistryError, CredentialsError) as e:
         print(f"hostprocess-tool: error: {e}", file=sys.stderr)
         return 1
     return 0

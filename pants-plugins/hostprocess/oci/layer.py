@@ -7,12 +7,14 @@ attributes in a `MSWINDOWS.fileattr` pax record.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import BinaryIO
 
 from hostprocess.oci.compression import BlobDigests, BlobSink, Compression
+from hostprocess.oci.paths import SEPARATOR, check_paths
 from hostprocess.oci.tar import TarWriter
 
 FILES_ROOT = "Files"
@@ -44,14 +46,15 @@ def write_layer(
     mtime: int,
     threads: int | None = None,
 ) -> BlobDigests:
-    """Validate `files`, then stream them as a Windows layer blob to `out`.
+    """Check the paths against the Windows rules, then stream the files as a layer to `out`.
 
-    Base layers hold only `Files/`; child layers also need the `Hives`
-    directory, which hcsshim expects before `Files`.
+    Every broken rule is raised at once (see `paths.check_paths`) before anything is
+    written; paths that need long-path support are reported with `warnings.warn`.
+    Base layers hold only `Files/`; child layers also need the `Hives` directory,
+    which hcsshim expects before `Files`.
     """
     by_path = _index_files(files)
-    directories = _implied_directories(by_path)
-    _check_collisions(by_path, directories)
+    directories = _parent_directories(by_path)
     with BlobSink(out, compression, level=level, threads=threads) as sink:
         tar = TarWriter(sink)
         if not base:
@@ -68,60 +71,22 @@ def write_layer(
 
 
 def path_components(path: str) -> Components:
-    """Split a layer path, rejecting anything that is not a plain relative path."""
-    if "\\" in path:
-        raise ValueError(f"layer path {path!r} contains a backslash; use '/'")
-    if path.startswith("/") or PureWindowsPath(path).drive:
-        raise ValueError(
-            f"layer path {path!r} is absolute or has a drive; paths are relative to C:\\"
-        )
-    components = tuple(path.split("/"))
-    for component in components:
-        if component in ("", ".", ".."):
-            raise ValueError(f"layer path {path!r} has an empty, '.' or '..' component")
-    return components
+    """Split a layer path, refusing it if it breaks a Windows path rule on its own."""
+    check_paths([path])
+    return tuple(path.split(SEPARATOR))
 
 
 def _index_files(files: Iterable[LayerFile]) -> dict[Components, LayerFile]:
-    by_path: dict[Components, LayerFile] = {}
-    for layer_file in files:
-        components = path_components(layer_file.path)
-        if components in by_path:
-            raise ValueError(f"layer path {layer_file.path!r} is given more than once")
-        by_path[components] = layer_file
-    return by_path
+    """Key the files by path components once the paths, together, meet every rule."""
+    files = list(files)
+    for warning in check_paths(layer_file.path for layer_file in files):
+        warnings.warn(warning, stacklevel=3)
+    return {tuple(layer_file.path.split(SEPARATOR)): layer_file for layer_file in files}
 
 
-def _implied_directories(by_path: dict[Components, LayerFile]) -> set[Components]:
+def _parent_directories(paths: Iterable[Components]) -> set[Components]:
     """Every proper parent of every file, so each directory gets its own entry."""
-    directories = {path[:depth] for path in by_path for depth in range(1, len(path))}
-    both = sorted(directories.intersection(by_path))
-    if both:
-        raise ValueError(f"layer path {'/'.join(both[0])!r} is both a file and a directory")
-    return directories
-
-
-def _check_collisions(by_path: dict[Components, LayerFile], directories: set[Components]) -> None:
-    """Windows matches names case-insensitively: distinct tar paths must stay distinct."""
-    seen: dict[Components, Components] = {}
-    for components in sorted(directories.union(by_path)):
-        key = tuple(_fold_case(component) for component in components)
-        other = seen.setdefault(key, components)
-        if other != components:
-            raise ValueError(
-                f"{_describe(components, by_path)} collides with {_describe(other, by_path)}"
-                " on a case-insensitive filesystem"
-            )
-
-
-def _describe(components: Components, by_path: dict[Components, LayerFile]) -> str:
-    kind = "layer path" if components in by_path else "directory"
-    return f"{kind} {'/'.join(components)!r}"
-
-
-def _fold_case(name: str) -> str:
-    """Per-character uppercase, like NTFS's upcase table (no 'ß' -> 'SS' expansion)."""
-    return "".join(upper if len(upper := char.upper()) == 1 else char for char in name)
+    return {path[:depth] for path in paths for depth in range(1, len(path))}
 
 
 def _add_directory(tar: TarWriter, name: str, mtime: int) -> None:

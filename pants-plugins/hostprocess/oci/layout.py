@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hostprocess.oci.image import Descriptor, Image, canonical_json
+from hostprocess.oci.image import Descriptor, Image, canonical_json, sha256_digest
+from hostprocess.oci.reference import validate_digest
 from hostprocess.oci.tar import TarWriter
 
 OCI_LAYOUT = canonical_json({"imageLayoutVersion": "1.0.0"})
@@ -61,13 +62,21 @@ def docker_manifest_json(manifest: Mapping[str, Any], repo_tags: Sequence[str]) 
     )
 
 
-def read_manifest(layout: Path) -> Mapping[str, Any]:
-    """The (single) image manifest a layout's index points at."""
-    index = json.loads((layout / "index.json").read_bytes())
-    digests = {entry["digest"] for entry in index["manifests"]}
+def read_manifest(layout: Path) -> tuple[str, bytes]:
+    """The digest and exact bytes of the (single) image manifest a layout's index points at."""
+    try:
+        index = json.loads((layout / "index.json").read_bytes())
+        digests = {entry["digest"] for entry in index["manifests"]}
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{layout} is not a readable OCI image layout: {error}") from None
     if len(digests) != 1:
         raise ValueError(f"{layout} holds {len(digests)} images; expected exactly one")
-    return json.loads((layout / blob_path(digests.pop())).read_bytes())
+    digest = digests.pop()
+    validate_digest(digest)  # also keeps the blob path inside the layout
+    manifest = (layout / blob_path(digest)).read_bytes()
+    if sha256_digest(manifest) != digest:
+        raise ValueError(f"{layout}: manifest blob {digest} does not match its digest")
+    return digest, manifest
 
 
 def fail_on_walk_error(error: OSError) -> None:

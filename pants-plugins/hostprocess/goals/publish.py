@@ -1,0 +1,139 @@
+"""`pants publish` for `hostprocess_image`: push the packaged layout to each registry.
+
+The push is the one deliberately uncached step (network side effects, credentials): it runs
+the image tool as an interactive process, whose environment carries only the variables that
+locate credentials. Secrets are never in argv, in a cached process or in `dist/`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pants.backend.python.util_rules.pex import VenvPexProcess
+from pants.base.build_root import BuildRoot
+from pants.core.goals.package import OutputPathField
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.core.util_rules.distdir import DistDir
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import AddPrefix, Digest
+from pants.engine.process import InteractiveProcess, Process
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
+
+from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
+from hostprocess.registries import RegistryOptions
+from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.target_types import (
+    ImageTagsField,
+    RegistriesField,
+    RepositoryField,
+    SkipPushField,
+)
+from hostprocess.util_rules.tool import ImageTool
+
+LAYOUT = "layout"
+# Where credential lookups look: Docker's config.json and `docker-credential-*` helpers on PATH.
+CREDENTIAL_ENV = ("HOME", "PATH", "DOCKER_CONFIG")
+
+
+class PublishHostProcessImageRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishHostProcessImageFieldSet(PublishFieldSet):
+    publish_request_type = PublishHostProcessImageRequest
+    required_fields = (RegistriesField, ImageTagsField)
+
+    registries: RegistriesField
+    repository: RepositoryField
+    image_tags: ImageTagsField
+    output_path: OutputPathField
+
+    @classmethod
+    def opt_out(cls, tgt: Target) -> bool:
+        # `skip_push` images are left out before anything is built.
+        return tgt[SkipPushField].value
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData({"publisher": "hostprocess", **super().get_output_data()})
+
+
+def _push_argv(
+    registry: RegistryOptions, repository: str, tags: tuple[str, ...], record: str, build_root: str
+) -> list[str]:
+    argv = ["push", "--layout", LAYOUT, "--registry", registry.address, "--repository", repository, "--record", record]
+    argv += [arg for tag in tags for arg in ("--tag", tag)]
+    if registry.insecure:
+        argv.append("--insecure")
+    if registry.ca_cert:
+        argv += ["--ca-cert", os.path.join(build_root, registry.ca_cert)]
+    if registry.username_env:
+        argv += ["--username-env", registry.username_env, "--password-env", registry.password_env]
+    return argv
+
+
+@rule(desc="Prepare to push HostProcess images")
+async def push_hostprocess_image(
+    request: PublishHostProcessImageRequest,
+    subsystem: HostProcessSubsystem,
+    tool: ImageTool,
+    build_root: BuildRoot,
+    dist_dir: DistDir,
+) -> PublishProcesses:
+    field_set = request.field_set
+    address = field_set.address
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="the publish goal"))
+    built = await Get(BuiltImage, HostProcessImageFieldSet, HostProcessImageFieldSet.create(wrapped.target))
+    layout = await Get(Digest, AddPrefix(built.layout, LAYOUT))
+    digest = built.image.digest
+    repository = field_set.repository.value_or_default(subsystem.default_repository)
+    tags = tuple(field_set.image_tags.value or ())
+    record = os.path.join(
+        build_root.path, dist_dir.relpath, field_set.output_path.value_or_default(file_ending=None) + ".publish.json"
+    )
+    registries = tuple(subsystem.registries().resolve(tuple(field_set.registries.value or ()), owner=str(address)))
+    if not registries:
+        return PublishProcesses(
+            [
+                PublishPackages(
+                    names=(f"{repository}@{digest}",),
+                    description="(no registry: set `registries` on the target or a default in `[hostprocess].registries`)",
+                )
+            ]
+        )
+
+    jobs = []
+    for registry in registries:
+        env_names = (*CREDENTIAL_ENV, *filter(None, (registry.username_env, registry.password_env)))
+        env = await Get(EnvironmentVars, EnvironmentVarsRequest(env_names))
+        process = await Get(
+            Process,
+            VenvPexProcess(
+                tool.pex,
+                argv=_push_argv(registry, repository, tags, record, build_root.path),
+                input_digest=layout,
+                extra_env=dict(env),
+                description=f"Push {address} to {registry.address}",
+            ),
+        )
+        names = tuple(f"{registry.address}/{repository}:{tag}" for tag in tags) or (f"{registry.address}/{repository}@{digest}",)
+        jobs.append(
+            PublishPackages(
+                names=names,
+                process=InteractiveProcess.from_process(process),
+                description=f"{registry.address} as {digest}",
+                data=PublishOutputData({"digest": digest, "registry": registry.address, "repository": repository}),
+            )
+        )
+    return PublishProcesses(jobs)
+
+
+def rules():
+    return (*collect_rules(), *PublishHostProcessImageFieldSet.rules())

@@ -1,0 +1,104 @@
+"""`[hostprocess].registries`: where images are pushed, by alias, with per-registry settings.
+
+Modelled on the Pants docker backend's `[docker].registries`, so a repository that uses
+both configures them the same way. Settings name environment variables for credentials;
+they never hold a secret themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from hostprocess.oci.reference import validate_registry
+
+ALL_DEFAULT_REGISTRIES = "<all default registries>"
+KNOWN_KEYS = frozenset({"address", "default", "insecure", "ca_cert", "username_env", "password_env"})
+
+
+class RegistryConfigError(ValueError):
+    """A registry is unknown or configured wrongly; the message says where to fix it."""
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    address: str  # host[:port]
+    alias: str = ""
+    default: bool = False
+    insecure: bool = False  # plain HTTP / unverified TLS allowed (loopback needs no flag)
+    ca_cert: str = ""  # a PEM bundle to trust in addition to the system's
+    username_env: str = ""
+    password_env: str = ""
+
+    @classmethod
+    def from_dict(cls, alias: str, raw: Mapping[str, Any]) -> RegistryOptions:
+        where = f"`[hostprocess].registries` entry `{alias}`"
+        if not isinstance(raw, Mapping):
+            raise RegistryConfigError(f"{where} must be a dict like {{\"address\": \"host:port\"}}, not {raw!r}.")
+        unknown = sorted(set(raw) - KNOWN_KEYS)
+        if unknown:
+            raise RegistryConfigError(f"{where} has unknown keys {unknown}: use {sorted(KNOWN_KEYS)}.")
+        if "address" not in raw:
+            raise RegistryConfigError(f"{where} needs an `address` (host[:port], e.g. `registry.example.com`).")
+        address = str(raw["address"])
+        try:
+            validate_registry(address)
+        except ValueError as e:
+            raise RegistryConfigError(f"{where} has an invalid `address` {address!r}: {e}") from None
+        options = cls(
+            address=address,
+            alias=alias,
+            default=_bool(raw.get("default", False), where, "default"),
+            insecure=_bool(raw.get("insecure", False), where, "insecure"),
+            ca_cert=str(raw.get("ca_cert", "")),
+            username_env=str(raw.get("username_env", "")),
+            password_env=str(raw.get("password_env", "")),
+        )
+        if bool(options.username_env) != bool(options.password_env):
+            raise RegistryConfigError(f"{where} sets only one of `username_env` and `password_env`: set both or neither.")
+        return options
+
+
+def _bool(value: Any, where: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise RegistryConfigError(f"{where} has `{key}` = {value!r}: use true or false.")
+    return value
+
+
+@dataclass(frozen=True)
+class Registries:
+    by_alias: tuple[RegistryOptions, ...]
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Registries:
+        return cls(tuple(RegistryOptions.from_dict(alias, options) for alias, options in sorted(raw.items())))
+
+    @property
+    def defaults(self) -> tuple[RegistryOptions, ...]:
+        return tuple(r for r in self.by_alias if r.default)
+
+    def resolve(self, values: tuple[str, ...], *, owner: str) -> Iterator[RegistryOptions]:
+        """`@alias`, a configured address, a bare `host[:port]`, or all default registries."""
+        aliases = {f"@{r.alias}": r for r in self.by_alias}
+        addresses = {r.address: r for r in self.by_alias}
+        for value in values:
+            if value == ALL_DEFAULT_REGISTRIES:
+                yield from self.defaults
+            elif value.startswith("@"):
+                if value not in aliases:
+                    known = ", ".join(sorted(aliases)) or "none are configured"
+                    raise RegistryConfigError(
+                        f"The `registries` field of {owner} names the registry alias `{value}`, "
+                        f"which `[hostprocess].registries` does not define (known: {known})."
+                    )
+                yield aliases[value]
+            elif value in addresses:
+                yield addresses[value]
+            else:
+                try:
+                    validate_registry(value)
+                except ValueError as e:
+                    raise RegistryConfigError(
+                        f"The `registries` field of {owner} has the invalid registry {value!r}: {e} "
+                        f"Use `host[:port]` or `@alias`."
+                    ) from None
+                yield RegistryOptions(address=value)
