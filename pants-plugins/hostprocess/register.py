@@ -4,7 +4,7 @@ from __future__ import annotations
 from hostprocess.goals import package, publish
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import HostProcessImageTarget
-from hostprocess.util_rules import layers, tool
+from hostprocess.util_rules import inputs, layers, pull, tool
 
 
 def target_types() -> list:
@@ -15,7 +15,9 @@ def rules() -> list:
     return [
         *HostProcessSubsystem.rules(),
         *tool.rules(),
+        *inputs.rules(),
         *layers.rules(),
+        *pull.rules(),
         *package.rules(),
         *publish.rules(),
     ]

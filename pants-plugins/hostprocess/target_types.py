@@ -17,6 +17,7 @@ from pants.engine.target import (
     Dependencies,
     DictStringToStringField,
     InvalidFieldException,
+    SpecialCasedDependencies,
     StringField,
     StringSequenceField,
     Target,
@@ -52,6 +53,63 @@ class HostProcessImageDependenciesField(Dependencies):
         `examples/hello-world.ps1` packaged by `examples:hello` becomes `C:\\hello-world.ps1`,
         `examples/bin/agent.exe` becomes `C:\\bin\\agent.exe`. Files outside this target's
         directory are an error: move them under it with `relocated_files`.
+        """
+    )
+
+
+class BaseImageField(StringField, AsyncFieldMixin):
+    alias = "base"
+    help = help_text(
+        """
+        What the image is built on. Unset: the built-in base layer (licence texts and empty
+        registry hives, like Microsoft's HostProcess base image). The address of another
+        `hostprocess_image` (e.g. `//images/org-base`): its layers come first, unchanged, and
+        its config is inherited (`env` and `labels` merge; `entrypoint`, `cmd`, `working_dir`
+        and `user` replace). Or an external image pinned by digest,
+        `registry/repository@sha256:<digest>` (e.g. Microsoft's published base image): pulled
+        once, verified blob by blob, and cached by digest.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value and is_external_reference(value) and "@sha256:" not in value:
+            name = _without_tag(value.split("@", 1)[0])
+            raise _invalid(
+                address,
+                cls.alias,
+                value,
+                "an external base must be pinned by digest, so that every build uses the same "
+                f"bytes: `{name}@sha256:<digest>`. Find the digest with "
+                f"`skopeo inspect --format '{{{{.Digest}}}}' docker://{value}`.",
+            )
+        return value
+
+
+def is_external_reference(value: str) -> bool:
+    """`registry/repo[:tag][@digest]` rather than a Pants address: it starts with a registry host."""
+    if "@" in value:
+        return True
+    first, slash, _ = value.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
+
+
+def _without_tag(name: str) -> str:
+    head, slash, last = name.rpartition("/")
+    return head + slash + last.split(":", 1)[0]
+
+
+class LayersField(SpecialCasedDependencies):
+    alias = "layers"
+    help = help_text(
+        """
+        Targets that each become a layer of their own, in this order, before a last layer of
+        the remaining `dependencies`. Put large, rarely-changing content (binaries) first and
+        small, often-changing files (scripts) last: a change then rebuilds and re-pushes only
+        its layer. To put several targets in one layer, group them with
+        `target(name=..., dependencies=[...])`. A path in a later layer replaces the same path
+        in an earlier one.
         """
     )
 
@@ -248,6 +306,8 @@ class HostProcessImageTarget(Target):
     core_fields = (
         *COMMON_TARGET_FIELDS,
         HostProcessImageDependenciesField,
+        BaseImageField,
+        LayersField,
         EntrypointField,
         CmdField,
         EnvField,

@@ -11,11 +11,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Union
 
 import pytest
 
 REPO_ENTRIES = ("pants", "pants.toml", "BUILD", "LICENSE", "cc0-legalcode.txt", "3rdparty", "pants-plugins", "examples")
+# Everything after this line of a checkout's pants.toml was written by `Checkout.set_registries`.
+REGISTRIES_MARKER = "# --- [hostprocess.registries] written by the end-to-end tests ---"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,23 @@ class Checkout:
     @property
     def dist(self) -> Path:
         return self.root / "dist"
+
+    def set_registries(self, registries: Mapping[str, Mapping[str, Union[str, bool]]]) -> None:
+        """Make `registries` (alias -> entry) the checkout's `[hostprocess.registries.<alias>]`
+        tables, replacing those an earlier call wrote and keeping the rest of pants.toml."""
+        config = self.root / "pants.toml"
+        kept = config.read_text().split(f"\n{REGISTRIES_MARKER}\n", 1)[0]
+        tables = [REGISTRIES_MARKER]
+        for alias, entry in registries.items():
+            tables.append(f"[hostprocess.registries.{alias}]")
+            tables += [f"{key} = {_toml_value(value)}" for key, value in entry.items()]
+        config.write_text(kept.rstrip("\n") + "\n\n" + "\n".join(tables) + "\n")
+
+
+def _toml_value(value: Union[str, bool]) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
 
 
 def copy_repo(dest: Path) -> Checkout:

@@ -14,13 +14,8 @@ from pants.engine.target import InvalidFieldException, InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from hostprocess import register
-from hostprocess.goals.package import (
-    BuiltImage,
-    HostProcessImageFieldSet,
-    ImageBuildError,
-    InvalidImagePathError,
-    check_destinations,
-)
+from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
+from hostprocess.util_rules.inputs import ImageBuildError, InvalidImagePathError, check_destinations
 
 
 @pytest.fixture
@@ -179,3 +174,58 @@ def test_long_paths_warn_with_the_limit(rule_runner: RuleRunner, caplog: pytest.
         check_destinations(target.address, [deep], [f"img/{deep}"])
     [warning] = [r.getMessage() for r in caplog.records]
     assert "img:img" in warning and "260" in warning and deep.replace("/", "\\") in warning
+
+
+def request_image(rule_runner: RuleRunner, spec_path: str, name: str) -> Exception:
+    target = rule_runner.get_target(Address(spec_path, target_name=name))
+    with pytest.raises(ExecutionError) as exc:
+        rule_runner.request(BuiltImage, [HostProcessImageFieldSet.create(target)])
+    [wrapped] = exc.value.wrapped_exceptions
+    return wrapped
+
+
+def test_base_cycle_is_named(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {
+            "a/BUILD": "hostprocess_image(name='a', base='//b:b')",
+            "b/BUILD": "hostprocess_image(name='b', base='//c:c')",
+            "c/BUILD": "hostprocess_image(name='c', base='//a:a')",
+        }
+    )
+    error = request_image(rule_runner, "a", "a")
+    assert isinstance(error, ImageBuildError)
+    assert "a:a -> b:b -> c:c -> a:a" in str(error) and "`base`" in str(error)
+
+
+def test_base_must_be_an_image(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {"a/BUILD": "files(name='f', sources=['x.txt'])\nhostprocess_image(name='a', base=':f')", "a/x.txt": "x"}
+    )
+    error = request_image(rule_runner, "a", "a")
+    assert isinstance(error, ImageBuildError)
+    assert "a:f" in str(error) and "not a `hostprocess_image`" in str(error), str(error)
+
+
+def test_image_in_dependencies_points_to_base(rule_runner: RuleRunner) -> None:
+    rule_runner.write_files(
+        {"a/BUILD": "hostprocess_image(name='base')\nhostprocess_image(name='app', dependencies=[':base'])"}
+    )
+    error = request_image(rule_runner, "a", "app")
+    assert isinstance(error, ImageBuildError)
+    assert "a:app" in str(error) and "base=" in str(error) and "a:base" in str(error)
+
+
+@pytest.mark.parametrize(
+    "base, shown",
+    [
+        ("mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0",
+         "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image@sha256:<digest>"),
+        ("localhost:5000/team/base", "localhost:5000/team/base@sha256:<digest>"),
+    ],
+)
+def test_external_base_must_be_pinned(rule_runner: RuleRunner, base: str, shown: str) -> None:
+    with pytest.raises(ExecutionError) as exc:
+        image_target(rule_runner, f"base={base!r}")
+    [wrapped] = exc.value.wrapped_exceptions
+    message = str(wrapped)
+    assert "img:img" in message and "base" in message and shown in message and "skopeo inspect" in message

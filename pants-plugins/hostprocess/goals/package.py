@@ -10,69 +10,65 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField, PackageFieldSet
-from pants.core.target_types import FileSourceField, ResourceSourceField
-from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
-from pants.engine.addresses import Address
+from pants.engine.addresses import Address, Addresses, AddressInput, UnparsedAddressInputs
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests, RemovePrefix
+from pants.engine.fs import (
+    EMPTY_DIGEST,
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestSubset,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+)
 from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import SourcesField, TransitiveTargets, TransitiveTargetsRequest
+from pants.engine.target import DependenciesRequest, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from hostprocess.oci.entrypoint import missing_program
-from hostprocess.oci.image import Image, RuntimeConfig, build_image
-from hostprocess.oci.layout import layout_files
-from hostprocess.oci.paths import WindowsPathError, find_path_problems, find_path_warnings
+from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
+from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import (
     AnnotationsField,
     ArchitectureField,
+    BaseImageField,
     CmdField,
     EntrypointField,
     EnvField,
     HostProcessImageDependenciesField,
     ImageTagsField,
     LabelsField,
+    LayersField,
     MediaTypesField,
     OutputFormatsField,
     RepositoryField,
     UserField,
     WorkingDirField,
+    is_external_reference,
+)
+from hostprocess.util_rules.inputs import (
+    MAX_LISTED,
+    ImageBuildError,
+    LayerInputs,
+    LayerInputsRequest,
+    warn_about_shadowing,
+    windows_path,
 )
 from hostprocess.util_rules.layers import BaseLayerRequest, BuildSettings, BuiltLayer, FilesLayerRequest
+from hostprocess.util_rules.pull import ExternalBase, ExternalBaseRequest
 from hostprocess.util_rules.tool import ImageTool
 
 logger = logging.getLogger(__name__)
 
-MAX_LISTED = 20
 ARCHIVE_SUFFIXES = {"oci-archive": "oci.tar", "docker-archive": "docker.tar"}
-
-
-class ImageBuildError(Exception):
-    """A `hostprocess_image` cannot be built as declared; the message says how to fix it."""
-
-
-class InvalidImagePathError(ImageBuildError):
-    """Files whose destinations cannot exist on Windows (see `hostprocess.oci.paths`)."""
-
-    def __init__(self, address: Address, problems: Sequence[WindowsPathError], sources: Mapping[str, str]) -> None:
-        self.problems = tuple(problems)
-        lines = [
-            f"  {windows_path(p.path)} (from {sources.get(p.path, p.path)}): {p}" for p in problems[:MAX_LISTED]
-        ]
-        if len(problems) > MAX_LISTED:
-            lines.append(f"  ... and {len(problems) - MAX_LISTED} more")
-        super().__init__(
-            f"The `dependencies` of the `hostprocess_image` target {address} put files where "
-            f"Windows cannot have them:\n" + "\n".join(lines) + "\nRename the files, or move "
-            f"them with a `relocated_files` target."
-        )
 
 
 @dataclass(frozen=True)
@@ -80,6 +76,8 @@ class HostProcessImageFieldSet(PackageFieldSet):
     required_fields = (HostProcessImageDependenciesField, ArchitectureField)
 
     dependencies: HostProcessImageDependenciesField
+    base: BaseImageField
+    layers: LayersField
     entrypoint: EntrypointField
     cmd: CmdField
     env: EnvField
@@ -109,6 +107,16 @@ class HostProcessImageFieldSet(PackageFieldSet):
 class BuiltImage:
     image: Image
     layout: Digest  # an OCI image layout at the digest's root
+    files: tuple[str, ...] | None  # every destination in the image; None under an external base
+
+
+@dataclass(frozen=True)
+class ParentImage:
+    """What an image builds on: another image's layers and config, or nothing."""
+
+    image: Image | None
+    blobs: Digest  # the parent's layer blobs, at blobs/sha256/<hex>
+    files: tuple[str, ...] | None
 
 
 def _source_date_epoch(env: EnvironmentVars) -> int:
@@ -121,31 +129,12 @@ def _source_date_epoch(env: EnvironmentVars) -> int:
     return int(raw)
 
 
-def destination_paths(address: Address, files: Sequence[str]) -> tuple[str, ...]:
-    """The one path rule: files land at C:\\ + their path relative to the target's directory."""
-    prefix = f"{address.spec_path}/" if address.spec_path else ""
-    outside = sorted(f for f in files if not f.startswith(prefix))
-    if outside:
-        listed = "\n".join(f"  {f}" for f in outside)
-        raise ImageBuildError(
-            f"The `dependencies` of the `hostprocess_image` target {address} include files outside "
-            f"its directory `{address.spec_path or '.'}`:\n{listed}\nEach file lands at C:\\ plus its "
-            f"path relative to that directory. Move these files under it with a `relocated_files` "
-            f"target (`src`/`dest`), or declare the image in a BUILD file higher up."
-        )
-    return tuple(f[len(prefix):] for f in files)
-
-
-def windows_path(destination: str) -> str:
-    return "C:\\" + destination.replace("/", "\\")
-
-
-def warn_if_entrypoint_missing(field_set: HostProcessImageFieldSet, destinations: Sequence[str]) -> None:
-    program = missing_program(field_set.entrypoint.value or (), destinations)
+def warn_if_entrypoint_missing(field_set: HostProcessImageFieldSet, files: Sequence[str]) -> None:
+    program = missing_program(field_set.entrypoint.value or (), files)
     if program is None:
         return
-    held = "\n".join(f"  {windows_path(path)}" for path in sorted(destinations)[:MAX_LISTED])
-    more = f"\n  ... and {len(destinations) - MAX_LISTED} more" if len(destinations) > MAX_LISTED else ""
+    held = "\n".join(f"  {windows_path(path)}" for path in sorted(files)[:MAX_LISTED])
+    more = f"\n  ... and {len(files) - MAX_LISTED} more" if len(files) > MAX_LISTED else ""
     logger.warning(
         f"The `entrypoint` of the `hostprocess_image` target {field_set.address} starts "
         f"{program!r}, which is neither in the image nor a Windows system program, so the "
@@ -154,69 +143,83 @@ def warn_if_entrypoint_missing(field_set: HostProcessImageFieldSet, destinations
     )
 
 
-def check_destinations(address: Address, destinations: Sequence[str], sources: Sequence[str]) -> None:
-    """Refuse paths Windows cannot hold; warn about paths that need long-path support."""
-    problems = find_path_problems(destinations)
-    if problems:
-        raise InvalidImagePathError(address, problems, dict(zip(destinations, sources)))
-    for warning in find_path_warnings(destinations):
-        logger.warning(f"{address}: {windows_path(warning.path)}: {warning}")
+async def _base_chain(field_set: HostProcessImageFieldSet) -> None:
+    """Refuse `base` cycles with the whole cycle named, before building anything."""
+    chain = [field_set.address]
+    base = field_set.base
+    while base.value and not is_external_reference(base.value):
+        address = await Get(Address, AddressInput, AddressInput.parse(base.value, relative_to=base.address.spec_path, description_of_origin=f"the `base` field of {base.address}"))
+        if address in chain:
+            cycle = " -> ".join(str(a) for a in [*chain[chain.index(address):], address])
+            raise ImageBuildError(f"The `base` fields of these `hostprocess_image` targets form a cycle: {cycle}. Break it by changing one `base`.")
+        chain.append(address)
+        wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=f"the `base` field of {base.address}"))
+        if not wrapped.target.has_field(BaseImageField):
+            raise ImageBuildError(f"The `base` field of {base.address} names {address}, which is not a `hostprocess_image` target: name an image, or an external image pinned by digest.")
+        base = wrapped.target[BaseImageField]
 
 
-async def _files_tree(field_set: HostProcessImageFieldSet) -> tuple[Digest, tuple[str, ...]]:
-    """The image's files, re-rooted so their paths are their destinations under C:\\."""
-    transitive = await Get(TransitiveTargets, TransitiveTargetsRequest([field_set.address]))
-    sources = await Get(
-        SourceFiles,
-        SourceFilesRequest(
-            (tgt.get(SourcesField) for tgt in transitive.dependencies),
-            for_sources_types=(FileSourceField, ResourceSourceField),
-            enable_codegen=True,
-        ),
+@rule(desc="Resolve a HostProcess image's base", level=LogLevel.DEBUG)
+async def resolve_parent(field_set: HostProcessImageFieldSet) -> ParentImage:
+    base = field_set.base.value
+    if not base:
+        return ParentImage(None, EMPTY_DIGEST, ())
+    if is_external_reference(base):
+        pulled = await Get(ExternalBase, ExternalBaseRequest(base, field_set.architecture.value, f"the `base` of {field_set.address}"))
+        return ParentImage(pulled.image, pulled.blobs, None)
+    await _base_chain(field_set)
+    address = await Get(Address, AddressInput, AddressInput.parse(base, relative_to=field_set.address.spec_path, description_of_origin=f"the `base` field of {field_set.address}"))
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=f"the `base` field of {field_set.address}"))
+    parent = await Get(BuiltImage, HostProcessImageFieldSet, HostProcessImageFieldSet.create(wrapped.target))
+    blobs = await Get(Digest, DigestSubset(parent.layout, PathGlobs([blob_path(layer.digest) for layer in parent.image.layers])))
+    return ParentImage(parent.image, blobs, parent.files)
+
+
+async def _layer_groups(field_set: HostProcessImageFieldSet) -> tuple[list[Addresses], int]:
+    """One group per `layers` entry, in order, then the remaining `dependencies`; and how
+    many groups came from `layers`."""
+    listed, dependencies = await MultiGet(
+        Get(Addresses, UnparsedAddressInputs, field_set.layers.to_unparsed_address_inputs()),
+        Get(Addresses, DependenciesRequest(field_set.dependencies)),
     )
-    destinations = destination_paths(field_set.address, sources.snapshot.files)
-    check_destinations(field_set.address, destinations, sources.snapshot.files)
-    spec_path = field_set.address.spec_path
-    tree = sources.snapshot.digest
-    if spec_path:
-        tree = await Get(Digest, RemovePrefix(tree, spec_path))
-    return tree, destinations
+    groups = [Addresses([address]) for address in listed]
+    rest = Addresses(a for a in dependencies if a not in set(listed))
+    if rest or not groups:
+        groups.append(rest)
+    return groups, len(listed)
 
 
 @rule(desc="Build a HostProcess image", level=LogLevel.DEBUG)
 async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltImage:
+    address = field_set.address
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(["SOURCE_DATE_EPOCH"]))
     settings = BuildSettings(mtime=_source_date_epoch(env))
-    tree, destinations = await _files_tree(field_set)
-    warn_if_entrypoint_missing(field_set, destinations)
-    address = field_set.address
-    base, files = await MultiGet(
-        Get(BuiltLayer, BaseLayerRequest(settings)),
+    parent = await Get(ParentImage, HostProcessImageFieldSet, field_set)
+    groups, explicit = await _layer_groups(field_set)
+    inputs = await MultiGet(Get(LayerInputs, LayerInputsRequest(address, group)) for group in groups)
+    warn_about_shadowing(address, inputs)
+
+    requests = [
         Get(
             BuiltLayer,
             FilesLayerRequest(
-                tree=tree,
-                created_by=f"hostprocess: files of {address}",
-                description=f"Building the files layer of {address} ({len(destinations)} files)",
+                tree=layer.tree,
+                created_by=f"hostprocess: {label} of {address}",
+                description=f"Building the {label} of {address} ({len(layer.destinations)} files)",
                 settings=settings,
             ),
-        ),
-    )
-    media_family = field_set.media_types.value
-    annotations = dict(field_set.annotations.value or {})
-    if annotations and media_family != "oci":
-        raise ImageBuildError(
-            f"The `hostprocess_image` target {address} sets `annotations`, which Docker schema 2 "
-            f"manifests cannot carry: remove them or set `media_types=\"oci\"`."
         )
-    image = build_image(
-        field_set.runtime_config(),
-        [base.layer, files.layer],
-        architecture=field_set.architecture.value,
-        created=settings.mtime,
-        media_family=media_family,
-        annotations=annotations,
-    )
+        for layer, label in zip(inputs, _labels(groups, explicit))
+    ]
+    if parent.image is None:
+        requests.insert(0, Get(BuiltLayer, BaseLayerRequest(settings)))
+    built = await MultiGet(requests)
+
+    files = None
+    if parent.files is not None:
+        files = tuple(dict.fromkeys([*parent.files, *(d for layer in inputs for d in layer.destinations)]))
+        warn_if_entrypoint_missing(field_set, files)
+    image = _assemble(field_set, [b.layer for b in built], parent.image, settings.mtime)
     small = await Get(
         Digest,
         CreateDigest(
@@ -224,8 +227,35 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
             for path, content in layout_files(image, field_set.image_tags.value or ()).items()
         ),
     )
-    layout = await Get(Digest, MergeDigests([small, base.blobs, files.blobs]))
-    return BuiltImage(image, layout)
+    layout = await Get(Digest, MergeDigests([small, parent.blobs, *(b.blobs for b in built)]))
+    return BuiltImage(image, layout, files)
+
+
+def _labels(groups: Sequence[Addresses], explicit: int) -> list[str]:
+    """How each layer is named in progress output and the config's history."""
+    return [f"layer {group[0]}" if n < explicit else "files layer" for n, group in enumerate(groups)]
+
+
+def _assemble(field_set: HostProcessImageFieldSet, layers: Sequence[Layer], parent: Image | None, created: int) -> Image:
+    media_family = field_set.media_types.value
+    annotations = dict(field_set.annotations.value or {})
+    if annotations and media_family != "oci":
+        raise ImageBuildError(
+            f"The `hostprocess_image` target {field_set.address} sets `annotations`, which Docker "
+            f"schema 2 manifests cannot carry: remove them or set `media_types=\"oci\"`."
+        )
+    try:
+        return build_image(
+            field_set.runtime_config(),
+            layers,
+            architecture=field_set.architecture.value,
+            created=created,
+            media_family=media_family,
+            annotations=annotations,
+            parent=parent,
+        )
+    except ValueError as e:
+        raise ImageBuildError(f"The `base` of the `hostprocess_image` target {field_set.address} cannot be used: {e}.") from None
 
 
 def image_summary(field_set: HostProcessImageFieldSet, image: Image, repository: str) -> bytes:

@@ -25,6 +25,8 @@ from hostprocess.oci.layout import (
     read_manifest,
     write_archive,
 )
+from hostprocess.oci.pull import pull_base
+from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import Progress, RegistryClient, RegistryError
 
 LAYER_JSON = "layer.json"
@@ -77,6 +79,21 @@ def cmd_archive(args: argparse.Namespace) -> None:
         _, manifest = read_manifest(layout)
         extra["manifest.json"] = docker_manifest_json(json.loads(manifest), args.repo_tag)
     write_archive(layout, Path(args.out), extra_files=extra, mtime=args.mtime)
+
+
+def cmd_pull(args: argparse.Namespace) -> None:
+    """Pull a digest-pinned base; credentials come from Docker's config.json or helpers."""
+    reference = Reference.parse(args.reference)
+    if reference.registry is None:
+        raise ValueError(f"{args.reference} names no registry host")
+    client = RegistryClient(
+        reference.registry,
+        credentials=find_credentials(reference.registry),
+        insecure=args.insecure,
+        ca_bundle=Path(args.ca_cert) if args.ca_cert else None,
+    )
+    pulled = pull_base(client, reference, args.architecture, Path(args.out))
+    print(f"Pulled {pulled.reference}: {pulled.layers} layers, {pulled.bytes} bytes, verified.")
 
 
 def cmd_push(args: argparse.Namespace) -> None:
@@ -145,6 +162,14 @@ def parser() -> argparse.ArgumentParser:
     archive.add_argument("--out", required=True)
     archive.add_argument("--mtime", type=int, default=0)
     archive.set_defaults(func=cmd_archive)
+
+    pull = commands.add_parser("pull", help="pull a base image pinned by digest")
+    pull.add_argument("--reference", required=True, help="registry/repository@sha256:...")
+    pull.add_argument("--architecture", required=True)
+    pull.add_argument("--out", required=True)
+    pull.add_argument("--insecure", action="store_true", help="allow plain HTTP and unverified TLS")
+    pull.add_argument("--ca-cert", help="a PEM bundle to trust besides the system's")
+    pull.set_defaults(func=cmd_pull)
 
     push = commands.add_parser("push", help="push an OCI layout's image to a registry")
     push.add_argument("--layout", required=True)

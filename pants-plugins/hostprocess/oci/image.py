@@ -166,23 +166,83 @@ class Image:
         return sha256_digest(self.manifest)
 
 
+def merge_runtime(base: Mapping[str, Any], runtime: RuntimeConfig) -> dict[str, Any]:
+    """A base image's `config` object overridden and extended by `runtime`.
+
+    Env and Labels merge (env names case-insensitively, as Windows compares them); the
+    other settings replace the base's when set. As in a Dockerfile, a new entrypoint drops
+    an inherited Cmd, since those arguments were meant for the old program.
+    """
+    out = dict(base)
+    ours = runtime.to_json()
+    if "Entrypoint" in ours and "Cmd" not in ours:
+        out.pop("Cmd", None)
+    if "Entrypoint" in ours or "Cmd" in ours:
+        # Ours are exec-form lists: an inherited "already a command line" flag would make
+        # containerd run the first element unquoted.
+        out.pop("ArgsEscaped", None)
+    for key in ("Entrypoint", "Cmd", "WorkingDir", "User"):
+        if key in ours:
+            out[key] = ours[key]
+    if runtime.env:
+        out["Env"] = _merge_env(base.get("Env") or [], runtime.env)
+    if runtime.labels:
+        out["Labels"] = {**(base.get("Labels") or {}), **runtime.labels}
+    return out
+
+
+def _merge_env(base: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    merged: dict[str, str] = {}  # upper-cased name -> "NAME=value", in first-seen order
+    for entry in [*base, *(f"{key}={value}" for key, value in env.items())]:
+        merged[entry.split("=", 1)[0].upper()] = entry
+    return list(merged.values())
+
+
 def build_config(
-    runtime: RuntimeConfig, layers: Sequence[Layer], *, architecture: str, created: int
+    runtime: RuntimeConfig,
+    layers: Sequence[Layer],
+    *,
+    architecture: str,
+    created: int,
+    parent_config: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The image config: Windows, an architecture, and deliberately no `os.version`."""
+    """The image config: Windows, an architecture, and deliberately no `os.version`.
+
+    With a parent, its history and diff_ids come first and its runtime settings are
+    inherited; anything else it carried (such as an `os.version`) is left behind.
+    """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}: expected one of {ARCHITECTURES}")
+    parent = parent_config or {}
     timestamp = rfc3339(created)
     return canonical_json(
         {
             "created": timestamp,
             "architecture": architecture,
             "os": "windows",
-            "config": runtime.to_json(),
-            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
-            "history": [{"created": timestamp, "created_by": layer.created_by} for layer in layers],
+            "config": merge_runtime(parent.get("config") or {}, runtime),
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": [*parent.get("rootfs", {}).get("diff_ids", []), *(layer.diff_id for layer in layers)],
+            },
+            "history": [
+                *parent.get("history", []),
+                *({"created": timestamp, "created_by": layer.created_by} for layer in layers),
+            ],
         }
     )
+
+
+def _parent_config(parent: Image, architecture: str) -> Mapping[str, Any]:
+    config = json.loads(parent.config)
+    if config.get("os") != "windows":
+        raise ValueError(f"the base image is for {config.get('os')!r}, not Windows: use a Windows image as a base")
+    if config.get("architecture") != architecture:
+        raise ValueError(
+            f"the base image is for {config.get('architecture')!r}, but this image is for "
+            f"{architecture!r}: set `architecture` to match, or use a base for {architecture!r}"
+        )
+    return config
 
 
 def build_image(
@@ -193,18 +253,64 @@ def build_image(
     created: int,
     media_family: str = "oci",
     annotations: Mapping[str, str] | None = None,
+    parent: Image | None = None,
 ) -> Image:
-    """Assemble config and a single, platform-free manifest over `layers` (base first)."""
+    """Assemble config and a single, platform-free manifest over `layers` (base first).
+
+    With a `parent`, the image is the parent's layers followed by `layers`, and its config
+    derives from the parent's (see `build_config`).
+    """
     media_types = MEDIA_TYPES[media_family]
-    config = build_config(runtime, layers, architecture=architecture, created=created)
+    parent_config = _parent_config(parent, architecture) if parent else None
+    config = build_config(runtime, layers, architecture=architecture, created=created, parent_config=parent_config)
+    all_layers = (*(parent.layers if parent else ()), *layers)
     manifest: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": media_types.manifest,
         "config": Descriptor.of(media_types.config, config).to_json(),
-        "layers": [layer.descriptor(media_types).to_json() for layer in layers],
+        "layers": [layer.descriptor(media_types).to_json() for layer in all_layers],
     }
     if annotations:
         if media_family != "oci":
             raise ValueError("manifest annotations need OCI media types (Docker schema 2 has none)")
         manifest["annotations"] = dict(annotations)
-    return Image(config, canonical_json(manifest), media_types, tuple(layers))
+    return Image(config, canonical_json(manifest), media_types, all_layers)
+
+
+def compression_of(media_type: str) -> Compression:
+    """The compression a layer media type names, in either family."""
+    for family in MEDIA_TYPES.values():
+        for compression, candidate in family.layers:
+            if candidate == media_type:
+                return compression
+    raise ValueError(
+        f"unsupported layer media type {media_type!r}: only OCI and Docker tar, tar+gzip and "
+        f"tar+zstd layers can be built on (not foreign or non-distributable layers)"
+    )
+
+
+def manifest_family(manifest: Mapping[str, Any]) -> str | None:
+    """`oci` or `docker` for an image manifest, None for anything else (e.g. an index).
+
+    OCI makes the top-level `mediaType` optional, so without it the shape decides.
+    """
+    media_type = manifest.get("mediaType")
+    if media_type is None and "config" in manifest and "layers" in manifest:
+        return "oci"
+    return next((name for name, types in MEDIA_TYPES.items() if types.manifest == media_type), None)
+
+
+def image_from_manifest(manifest: bytes, config: bytes) -> Image:
+    """An existing image (e.g. a pulled base) as an `Image` to build on."""
+    parsed = json.loads(manifest)
+    family = manifest_family(parsed)
+    if family is None or "layers" not in parsed:
+        raise ValueError(f"not a single image manifest (media type {parsed.get('mediaType')!r})")
+    diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
+    if len(diff_ids) != len(parsed["layers"]):
+        raise ValueError(f"the config lists {len(diff_ids)} diff_ids for {len(parsed['layers'])} layers")
+    layers = tuple(
+        Layer(d["digest"], d["size"], diff_id, compression_of(d["mediaType"]), created_by="")
+        for d, diff_id in zip(parsed["layers"], diff_ids)
+    )
+    return Image(config, manifest, MEDIA_TYPES[family], layers)

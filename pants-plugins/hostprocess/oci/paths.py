@@ -277,7 +277,7 @@ def _invalid_character_detail(component: str, char: str) -> str:
 
 def _device_name(component: str) -> str | None:
     """Win32 matches the part before the first dot, trailing spaces stripped, any case."""
-    stem = _fold_case(component.partition(".")[0].rstrip(" "))
+    stem = fold_case(component.partition(".")[0].rstrip(" "))
     return stem if stem in RESERVED_NAMES else None
 
 
@@ -321,7 +321,7 @@ def _case_collisions(
     A file and a directory count as well: `a` and `A/b` cannot both exist on NTFS.
     """
     names = set(files).union(directories)
-    folded = {name: _fold_case(name) for name in names}
+    folded = {name: fold_case(name) for name in names}
     if len(set(folded.values())) == len(names):
         return []
     groups: dict[str, list[str]] = {}
@@ -349,7 +349,7 @@ def _kind(name: str, files: Collection[str], directories: Mapping[str, str]) -> 
     return f"the directory {name!r} that {directories[name]!r} implies"
 
 
-def _fold_case(name: str) -> str:
+def fold_case(name: str) -> str:
     """Upper-case each character alone, approximating NTFS's one-to-one upcase table.
 
     Not `casefold()`: it maps 'ß' to 'ss', yet NTFS keeps 'straße' and 'STRASSE' apart.

@@ -1,0 +1,80 @@
+"""Fetch an external base image pinned by digest, verified blob by blob.
+
+The result is a directory holding the manifest and config bytes and every layer blob
+under `blobs/sha256/`, which the Pants rules cache by the pinned digest: once pulled, a
+base never touches the network again.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostprocess.oci.image import image_from_manifest, manifest_family
+from hostprocess.oci.layout import INDEX_MEDIA_TYPE, blob_path
+from hostprocess.oci.reference import Reference
+from hostprocess.oci.registry import RegistryClient
+
+MANIFEST_FILE = "manifest.json"
+CONFIG_FILE = "config.json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+class BaseImageError(ValueError):
+    """The pinned base is not something a HostProcess image can be built on."""
+
+
+@dataclass(frozen=True)
+class PulledImage:
+    reference: str
+    layers: int
+    bytes: int
+
+
+def pull_base(client: RegistryClient, reference: Reference, architecture: str, out: Path) -> PulledImage:
+    """Write `reference`'s manifest, config and layers under `out`, checking it is Windows."""
+    if not reference.digest:
+        raise BaseImageError(f"{reference} is not pinned by digest")
+    manifest = client.pull_manifest(reference.repository, reference.digest)
+    parsed = json.loads(manifest)
+    media_type = parsed.get("mediaType")
+    if media_type in (INDEX_MEDIA_TYPE, DOCKER_LIST) or (media_type is None and "manifests" in parsed):
+        raise BaseImageError(_index_message(reference, manifest))
+    if manifest_family(parsed) is None:
+        raise BaseImageError(f"{reference} is a {media_type!r}, not an image manifest")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    config_path = out / CONFIG_FILE
+    client.pull_blob(reference.repository, parsed["config"]["digest"], config_path)
+    config = config_path.read_bytes()
+    _check_platform(reference, json.loads(config), architecture)
+    image = image_from_manifest(manifest, config)
+    total = 0
+    for layer in image.layers:
+        total += client.pull_blob(reference.repository, layer.digest, out / blob_path(layer.digest))
+    (out / MANIFEST_FILE).write_bytes(manifest)
+    return PulledImage(str(reference), len(image.layers), total)
+
+
+def _check_platform(reference: Reference, config: dict, architecture: str) -> None:
+    if config.get("os") != "windows":
+        raise BaseImageError(
+            f"{reference} is a {config.get('os')!r} image: a HostProcess image can only be built on a Windows image"
+        )
+    if config.get("architecture") != architecture:
+        raise BaseImageError(
+            f"{reference} is for {config.get('architecture')!r}, but the image is for {architecture!r}"
+        )
+
+
+def _index_message(reference: Reference, index: bytes) -> str:
+    """Name the image manifests inside an index, so the user can pin the right one."""
+    entries = []
+    for entry in json.loads(index).get("manifests", []):
+        platform = entry.get("platform", {})
+        described = "/".join(filter(None, (platform.get("os"), platform.get("architecture"), platform.get("os.version"))))
+        entries.append(f"  {reference.registry}/{reference.repository}@{entry.get('digest')} ({described or 'no platform'})")
+    return (
+        f"{reference} is an image index (a manifest list), not a single image: pin the digest of "
+        f"the Windows image manifest for your architecture instead:\n" + "\n".join(entries)
+    )
