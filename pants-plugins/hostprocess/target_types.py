@@ -46,13 +46,16 @@ def _invalid(address: Address, alias: str, value: Any, fix: str) -> InvalidField
 class HostProcessImageDependenciesField(Dependencies):
     help = help_text(
         """
-        The files that go into the image: `files`, `resources`, `relocated_files` and
-        `file(source=http_source(...))` targets (and their own dependencies).
+        What goes into the image: `files`, `resources`, `relocated_files` and
+        `file(source=http_source(...))` targets (and their own dependencies), and packageable
+        targets (`archive`, `pex_binary`, ...), whose outputs are built and placed in it.
 
         Each file lands at `C:\\` plus its path relative to this target's directory:
-        `examples/hello-world.ps1` packaged by `examples:hello` becomes `C:\\hello-world.ps1`,
-        `examples/bin/agent.exe` becomes `C:\\bin\\agent.exe`. Files outside this target's
-        directory are an error: move them under it with `relocated_files`.
+        `examples/hello-world.ps1` packaged by `examples:hello` becomes `C:\\hello-world.ps1`.
+        Files outside this target's directory are an error: move them under it with
+        `relocated_files`. A package's outputs land at `C:\\` plus their output path without
+        the package target's default output directory (`C:\\dashboards.zip` for
+        `archive(name="dashboards")`).
         """
     )
 
@@ -326,9 +329,9 @@ class HostProcessImageTarget(Target):
     )
     help = help_text(
         """
-        A Windows HostProcess container image: the built-in base layer (licence texts and empty
-        registry hives, like Microsoft's HostProcess base image) plus a layer of this target's
-        files, as one platform-free manifest that containerd pulls on every Windows Server
-        version.
+        A Windows HostProcess container image: a base (by default the built-in base layer,
+        with licence texts and empty registry hives like Microsoft's HostProcess base image)
+        plus layers of this target's files and packages, as one platform-free manifest that
+        containerd pulls on every Windows Server version.
         """
     )

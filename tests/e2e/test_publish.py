@@ -12,7 +12,7 @@ tests check it:
 
   first publish   `package publish --output=...`: three registries, two tags, credentials from
                   `username_env`/`password_env` (Basic) and config.json `auths` (bearer)
-  republish       the same again, plus a `skip_push` target that cannot even be built
+  republish       the same again, naming beside it a `skip_push` target that cannot be built
   flaky publish   through a proxy that drops connections and answers 5xx/429 at random
                   (seeded), and to the Basic registry with a `docker-credential-test` helper
   failed publish  a wrong password, and a registry that always answers 503
@@ -180,7 +180,7 @@ def run_pants(
     result = site.checkout.pants(*args, env={**site.env, **(env or {})}, check=check)
     seconds = time.monotonic() - start
     record = load_json(site.record) if site.record.is_file() else None
-    open('/tmp/pubscratch/debug.log', 'a').write(f'===== {args} {seconds:.1f}s rc={result.returncode}\n{result.stdout}\n')  # DEBUG
+    open('/tmp/pubscratch/debug.log', 'a').write(f'===== {args} {seconds:.1f}s rc={result.returncode}\n{[(r.method, r.path[-24:], r.action) for r in proxy.records if r.action != FORWARD]}\n{result.stdout}\n')  # DEBUG
     return Run(result.stdout, result.returncode, seconds, tuple(proxy.records), anonymous.log()[log_start:], record)
 
 
@@ -233,3 +233,367 @@ def summary_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith(("✓ ", "✕ ", "- "))]
 
 
+def published_lines(hosts: tuple[str, ...], repository: str, digest: str) -> list[str]:
+    return sorted(f"✓ {host}/{repository}:{tag} published to {host} as {digest}." for host in hosts for tag in TAGS)
+
+
+# --- 1. the first publish: three registries, three ways to authenticate ------------------------
+
+
+@dataclass(frozen=True)
+class FirstPublish:
+    run: Run
+    output_data: list  # what `publish --output=<file>` wrote
+    token_requests: list  # what the token server was asked meanwhile
+
+
+def use_three_registries(site: Site, anonymous_host: str, basic: RegistryServer, token: RegistryServer) -> None:
+    """All three as defaults: Basic with credentials from USER_ENV/PASSWORD_ENV and the CA
+    copied into the checkout; the bearer registry with config.json `auths`."""
+    site.checkout.set_registries(
+        {
+            "anonymous": {"address": anonymous_host, "default": True},
+            "basic": {
+                "address": basic.host,
+                "default": True,
+                "ca_cert": CA_IN_CHECKOUT,
+                "username_env": USER_ENV,
+                "password_env": PASSWORD_ENV,
+            },
+            "token": {"address": token.host, "default": True},
+        }
+    )
+    auth = base64.b64encode(f"{TOKEN_USER}:{TOKEN_PASSWORD}".encode()).decode()
+    site.write_docker_config({"auths": {token.host: {"auth": auth}}})
+
+
+@pytest.fixture(scope="module")
+def first_publish(
+    site: Site,
+    recorder: FaultProxy,
+    anonymous_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    token_registry: RegistryServer,
+    token_server: TokenServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> FirstPublish:
+    """`package` writes the layout the pushed image must match; `publish` pushes it to all three
+    registries (the anonymous one through the recorder)."""
+    site.write_build()
+    use_three_registries(site, recorder.host, basic_registry, token_registry)
+    token_server.requests.clear()
+    output_file = tmp_path_factory.mktemp("publish-output") / "publish.json"
+    run = run_pants(
+        site,
+        "package",
+        "publish",
+        f"--output={output_file}",
+        "examples:hello",
+        anonymous=anonymous_registry,
+        proxy=recorder,
+        env={USER_ENV: BASIC_USER, PASSWORD_ENV: BASIC_PASSWORD},
+    )
+    return FirstPublish(run, load_json(output_file), list(token_server.requests))
+
+
+@pytest.mark.parametrize("registry", ["anonymous", "basic", "token"])
+def test_publish_serves_the_packaged_manifest(
+    registry: str,
+    first_publish: FirstPublish,
+    site: Site,
+    anonymous_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    token_registry: RegistryServer,
+    tls_files: TlsFiles,
+) -> None:
+    digest = packaged_digest(site)
+    if registry == "anonymous":  # pushed through the recorder; read from the registry itself
+        assert_served_as_packaged(anonymous_registry.host, REPOSITORY, site.layout, digest)
+    elif registry == "basic":
+        creds = f"{BASIC_USER}:{BASIC_PASSWORD}"
+        assert_served_as_packaged(
+            basic_registry.host, REPOSITORY, site.layout, digest, creds=creds, cert_dir=tls_files.cert_dir
+        )
+    else:
+        creds = f"{TOKEN_USER}:{TOKEN_PASSWORD}"
+        assert_served_as_packaged(token_registry.host, REPOSITORY, site.layout, digest, creds=creds)
+
+
+def test_publish_reports_every_reference_and_digest(
+    first_publish: FirstPublish,
+    site: Site,
+    recorder: FaultProxy,
+    basic_registry: RegistryServer,
+    token_registry: RegistryServer,
+) -> None:
+    run = first_publish.run
+    digest = packaged_digest(site)
+    assert load_json(site.checkout.dist / "examples" / "hello.image.json")["digest"] == digest
+    hosts = (recorder.host, basic_registry.host, token_registry.host)
+    assert sorted(summary_lines(run.output)) == published_lines(hosts, REPOSITORY, digest), run.output
+    assert run.output.count("Uploaded 3 blobs") == 3, run.output
+
+    # --output: Pants' JSON, one entry per registry, with our digest.
+    entries = {entry["registry"]: entry for entry in first_publish.output_data}
+    assert sorted(entries) == sorted(hosts), first_publish.output_data
+    for host, entry in entries.items():
+        assert entry["digest"] == digest
+        assert (entry["target"], entry["repository"]) == ("examples:hello", REPOSITORY)
+        assert (entry["published"], entry["exit_code"]) == (True, 0)
+        assert entry["names"] == [f"{host}/{REPOSITORY}:{tag}" for tag in TAGS]
+
+    # dist/examples/hello.publish.json: every reference pushed, with its digest.
+    expected_record = {}
+    for host in hosts:
+        expected_record[f"{host}/{REPOSITORY}@{digest}"] = digest
+        expected_record.update({f"{host}/{REPOSITORY}:{tag}": digest for tag in TAGS})
+    assert run.record == expected_record
+
+
+def test_publish_uploads_every_blob_before_the_manifest(first_publish: FirstPublish, site: Site) -> None:
+    """What the recorder saw: each blob's upload finished once, then the manifest, then the tags."""
+    digest = packaged_digest(site)
+    manifest = json.loads(blob(site.layout, digest).read_bytes())
+    sent = first_publish.run.proxied
+    assert {r.action for r in sent} == {FORWARD}
+    finished = [i for i, r in enumerate(sent) if r.method == "PUT" and "/blobs/uploads/" in r.path]
+    assert len(finished) == len(manifest["layers"]) + 1, sent
+    manifest_puts = [i for i, r in enumerate(sent) if r.method == "PUT" and "/manifests/" in r.path]
+    assert manifest_puts and min(manifest_puts) > max(finished), sent
+    assert [sent[i].path.rsplit("/", 1)[1] for i in manifest_puts] == [digest, *TAGS]
+
+
+def test_credentials_from_env_variables_and_docker_config_auths(first_publish: FirstPublish) -> None:
+    # The bearer registry's tokens went to the user whom config.json's `auths` names.
+    ours = [r for r in first_publish.token_requests if f"repository:{REPOSITORY}:pull,push" in r.scopes]
+    assert ours and {r.user for r in ours} == {TOKEN_USER}, first_publish.token_requests
+    # The Basic registry knows only alice, whose credentials came from USER_ENV/PASSWORD_ENV
+    # (test_publish_serves_the_packaged_manifest[basic] shows that push landed). No secret leaks.
+    for secret in (BASIC_PASSWORD, TOKEN_PASSWORD):
+        assert secret not in first_publish.run.output
+        assert base64.b64encode(secret.encode()).decode() not in first_publish.run.output
+
+
+# --- 2. republish, and 5. skip_push --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def republish(
+    first_publish: FirstPublish,
+    site: Site,
+    recorder: FaultProxy,
+    anonymous_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    token_registry: RegistryServer,
+) -> Run:
+    """The same publish again, with an unbuildable `skip_push` target named beside it."""
+    site.write_build(skipped=True)
+    use_three_registries(site, recorder.host, basic_registry, token_registry)
+    return run_pants(
+        site,
+        "publish",
+        "examples:hello",
+        "examples:skipped",
+        anonymous=anonymous_registry,
+        proxy=recorder,
+        env={USER_ENV: BASIC_USER, PASSWORD_ENV: BASIC_PASSWORD},
+    )
+
+
+def test_republish_uploads_nothing(
+    republish: Run,
+    first_publish: FirstPublish,
+    site: Site,
+    recorder: FaultProxy,
+    anonymous_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    token_registry: RegistryServer,
+) -> None:
+    digest = packaged_digest(site)
+    # Our own account, once per registry...
+    nothing = "Nothing to upload: all 3 blobs were already present."
+    assert republish.output.count(nothing) == 3, republish.output
+    assert "Uploaded" not in republish.output and "tag-pushed" not in republish.output
+    assert republish.output.count("tag-unchanged") == 3 * len(TAGS)
+    # ...and what went over the wire. The recorder saw the first publish's uploads, and now no
+    # request that could carry blob bytes (there is no upload without a /blobs/uploads/ session):
+    # only blob checks, and at most the manifest again by digest, never a tag.
+    assert uploads(first_publish.run.proxied), "the recorder missed the first publish's uploads"
+    assert uploads(republish.proxied) == [], republish.proxied
+    sent = [(r.method, r.path) for r in republish.proxied]
+    assert len([s for s in sent if s[0] == "HEAD" and "/blobs/" in s[1]]) == 3, sent
+    writes = {s for s in sent if s[0] in UPLOAD_METHODS}
+    assert writes <= {("PUT", f"/v2/{REPOSITORY}/manifests/{digest}")}, sent
+    # The registry's own log agrees.
+    assert "/blobs/uploads/" not in republish.registry_log
+    assert json.loads(skopeo_output(f"{anonymous_registry.host}/{REPOSITORY}:v1"))["Digest"] == digest
+    assert republish.record == first_publish.run.record
+    hosts = (recorder.host, basic_registry.host, token_registry.host)
+    assert sorted(summary_lines(republish.output)) == published_lines(hosts, REPOSITORY, digest), republish.output
+
+
+def test_skip_push_target_is_neither_built_nor_pushed(republish: Run, anonymous_registry: RegistryServer) -> None:
+    assert "Packaged examples/hello" in republish.output
+    # Had publish built it, C:\nul.txt would have failed the run.
+    for mention in ("examples:skipped", "examples/skipped", "nul.txt"):
+        assert mention not in republish.output, republish.output
+    repositories = catalog(anonymous_registry.host)
+    assert REPOSITORY in repositories and "examples/skipped" not in repositories, repositories
+    assert "examples/skipped" not in republish.registry_log
+
+
+# --- 3. faults, and 4. a credential helper -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flaky_proxy(anonymous_registry: RegistryServer) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(anonymous_registry.host, random_faults(seed=FAULT_SEED, rate=FAULT_RATE))
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def flaky_publish(
+    first_publish: FirstPublish,  # for the packaged layout
+    site: Site,
+    flaky_proxy: FaultProxy,
+    anonymous_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    tls_files: TlsFiles,
+) -> Run:
+    """To a new repository through the flaky proxy, and to the Basic registry with credentials
+    from a credential helper (`ca_cert` as an absolute path this time)."""
+    site.write_build("fault/hello")
+    site.checkout.set_registries(
+        {
+            "flaky": {"address": flaky_proxy.host, "default": True},
+            "basic": {"address": basic_registry.host, "default": True, "ca_cert": str(tls_files.ca_cert)},
+        }
+    )
+    site.write_docker_config({"auths": {}, "credHelpers": {basic_registry.host: HELPER}})
+    site.helper_log.unlink(missing_ok=True)
+    return run_pants(site, "publish", "examples:hello", anonymous=anonymous_registry, proxy=flaky_proxy)
+
+
+def test_publish_survives_dropped_connections_and_server_errors(
+    flaky_publish: Run, site: Site, flaky_proxy: FaultProxy, anonymous_registry: RegistryServer, tmp_path: Path
+) -> None:
+    digest = packaged_digest(site)
+    injected = tuple(r for r in flaky_publish.proxied if r.action != FORWARD)
+    kinds = {r.action for r in injected}
+    # The seed really exercised faults, uploads among them.
+    assert kinds & {DROP, DROP_AFTER} and kinds & {"500", "503", "429"}, kinds
+    assert uploads(injected), injected
+    assert f"✓ {flaky_proxy.host}/fault/hello:latest published to {flaky_proxy.host} as {digest}." in flaky_publish.output
+
+    # Straight from the registry: the packaged manifest under every tag, and every blob intact.
+    assert_served_as_packaged(anonymous_registry.host, "fault/hello", site.layout, digest)
+    pulled = tmp_path / "pulled"
+    copy = subprocess.run(
+        [tool("skopeo", "skopeo"), "copy", "--retry-times", "0", "--preserve-digests", "--src-tls-verify=false",
+         "--src-no-creds", f"docker://{anonymous_registry.host}/fault/hello:latest", f"oci:{pulled}:latest"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert copy.returncode == 0, f"skopeo copy (which checks every blob's digest) failed:\n{copy.stderr}"
+    manifest = json.loads(blob(site.layout, digest).read_bytes())
+    for descriptor in [manifest["config"], *manifest["layers"]]:
+        data = blob(pulled, descriptor["digest"]).read_bytes()
+        assert "sha256:" + hashlib.sha256(data).hexdigest() == descriptor["digest"]
+        assert data == blob(site.layout, descriptor["digest"]).read_bytes()
+    assert blob(pulled, digest).read_bytes() == blob(site.layout, digest).read_bytes()
+
+
+def test_credentials_from_a_credential_helper(
+    flaky_publish: Run, site: Site, basic_registry: RegistryServer, tls_files: TlsFiles
+) -> None:
+    digest = packaged_digest(site)
+    asked = site.helper_log.read_text().splitlines()
+    assert f"get {basic_registry.host}" in asked, asked
+    for tag in TAGS:
+        line = f"✓ {basic_registry.host}/fault/hello:{tag} published to {basic_registry.host} as {digest}."
+        assert line in flaky_publish.output, flaky_publish.output
+    creds = f"{BASIC_USER}:{BASIC_PASSWORD}"
+    assert_served_as_packaged(basic_registry.host, "fault/hello", site.layout, digest, creds=creds, cert_dir=tls_files.cert_dir)
+    assert BASIC_PASSWORD not in flaky_publish.output
+
+
+# --- 3. and 4. failures: a wrong password, a registry that always fails --------------------
+
+
+@pytest.fixture(scope="module")
+def dead_proxy(anonymous_registry: RegistryServer) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(anonymous_registry.host, lambda method, path: "503")
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def failed_publish(
+    first_publish: FirstPublish,  # for the packaged layout
+    site: Site,
+    dead_proxy: FaultProxy,
+    anonymous_registry: RegistryServer,
+    basic_registry: RegistryServer,
+) -> Run:
+    """A wrong password for the Basic registry, and a registry that answers 503 to everything
+    (the push retries it for its whole time budget, about two minutes)."""
+    site.write_build("denied/hello")
+    site.checkout.set_registries(
+        {
+            "basic": {
+                "address": basic_registry.host,
+                "default": True,
+                "ca_cert": CA_IN_CHECKOUT,
+                "username_env": USER_ENV,
+                "password_env": PASSWORD_ENV,
+            },
+            "dead": {"address": dead_proxy.host, "default": True},
+        }
+    )
+    site.write_docker_config({"auths": {}})
+    return run_pants(
+        site,
+        "publish",
+        "examples:hello",
+        anonymous=anonymous_registry,
+        proxy=dead_proxy,
+        env={USER_ENV: BASIC_USER, PASSWORD_ENV: WRONG_PASSWORD},
+        check=False,
+    )
+
+
+def test_wrong_password_fails_naming_the_registry_not_the_password(
+    failed_publish: Run, basic_registry: RegistryServer, tls_files: TlsFiles
+) -> None:
+    output = failed_publish.output
+    assert failed_publish.returncode != 0, output
+    assert f"authentication to {basic_registry.host} failed" in output, output
+    for tag in TAGS:
+        assert f"✕ {basic_registry.host}/denied/hello:{tag} failed for" in output, output
+    for secret in (WRONG_PASSWORD, f"{BASIC_USER}:{WRONG_PASSWORD}"):
+        assert secret not in output
+        assert base64.b64encode(secret.encode()).decode() not in output
+    inspected = skopeo_inspect(
+        f"{basic_registry.host}/denied/hello:latest",
+        raw=True,
+        creds=f"{BASIC_USER}:{BASIC_PASSWORD}",
+        cert_dir=tls_files.cert_dir,
+    )
+    assert inspected.returncode != 0 and b"manifest unknown" in inspected.stderr, inspected.stderr
+
+
+def test_registry_that_always_fails_stops_with_a_clear_message_and_no_tag(
+    failed_publish: Run, dead_proxy: FaultProxy, anonymous_registry: RegistryServer
+) -> None:
+    output = failed_publish.output
+    assert failed_publish.returncode != 0, output
+    assert f"at {dead_proxy.host} failed after" in output and "HTTP 503" in output, output
+    for tag in TAGS:
+        assert f"✕ {dead_proxy.host}/denied/hello:{tag} failed for" in output, output
+    assert len(failed_publish.proxied) > 1 and {r.action for r in failed_publish.proxied} == {"503"}
+    # Nothing reached the registry, no tag exists, and no reference was recorded.
+    assert "denied/hello" not in failed_publish.registry_log
+    inspected = skopeo_inspect(f"{anonymous_registry.host}/denied/hello:latest", raw=True)
+    assert inspected.returncode != 0, inspected.stdout
+    assert "denied/hello" not in catalog(anonymous_registry.host)
+    assert not [ref for ref in failed_publish.record or {} if "/denied/" in ref], failed_publish.record

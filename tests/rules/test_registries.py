@@ -1,0 +1,56 @@
+"""`[hostprocess].registries` parsing and `registries` field resolution: errors say where to fix."""
+from __future__ import annotations
+
+import pytest
+
+from hostprocess.registries import ALL_DEFAULT_REGISTRIES, RegistryConfigError, Registries, RegistryOptions
+
+CONFIG = {
+    "company": {"address": "registry.example.com", "default": True},
+    "ci": {"address": "127.0.0.1:5000", "insecure": True, "username_env": "U", "password_env": "P"},
+}
+
+
+def test_defaults_aliases_and_addresses() -> None:
+    registries = Registries.from_dict(CONFIG)
+    assert [r.address for r in registries.resolve((ALL_DEFAULT_REGISTRIES,), owner="x:y")] == ["registry.example.com"]
+    [ci] = registries.resolve(("@ci",), owner="x:y")
+    assert ci == RegistryOptions("127.0.0.1:5000", "ci", insecure=True, username_env="U", password_env="P")
+    [by_address] = registries.resolve(("registry.example.com",), owner="x:y")
+    assert by_address.alias == "company"
+    [ad_hoc] = registries.resolve(("other.example.org:443",), owner="x:y")
+    assert ad_hoc == RegistryOptions("other.example.org:443")
+
+
+@pytest.mark.parametrize(
+    "config, fragments",
+    [
+        ({"a": {"default": True}}, ["`a`", "needs an `address`"]),
+        ({"a": {"address": "https://registry.example.com"}}, ["`a`", "invalid `address`", "https://registry.example.com"]),
+        ({"a": {"address": "r.example.com", "insecur": True}}, ["`a`", "unknown keys", "insecur"]),
+        ({"a": {"address": "r.example.com", "default": "yes"}}, ["`a`", "`default`", "'yes'"]),
+        ({"a": {"address": "r.example.com", "username_env": "U"}}, ["`a`", "username_env", "password_env"]),
+        ({"a": "r.example.com"}, ["`a`", "must be a dict"]),
+    ],
+)
+def test_bad_registry_config(config: dict, fragments: list[str]) -> None:
+    with pytest.raises(RegistryConfigError) as exc:
+        Registries.from_dict(config)
+    for fragment in fragments:
+        assert fragment in str(exc.value), str(exc.value)
+    assert "[hostprocess].registries" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "value, fragments",
+    [
+        ("@nope", ["examples:hello", "`registries`", "`@nope`", "@ci, @company"]),
+        ("not a host", ["examples:hello", "`registries`", "'not a host'", "host[:port]"]),
+        ("http://r.example.com", ["examples:hello", "'http://r.example.com'"]),
+    ],
+)
+def test_bad_registries_field_values(value: str, fragments: list[str]) -> None:
+    with pytest.raises(RegistryConfigError) as exc:
+        list(Registries.from_dict(CONFIG).resolve((value,), owner="examples:hello"))
+    for fragment in fragments:
+        assert fragment in str(exc.value), str(exc.value)
