@@ -12,6 +12,9 @@ from typing import Any, Iterator, Mapping
 from hostprocess.oci.reference import validate_registry
 
 ALL_DEFAULT_REGISTRIES = "<all default registries>"
+# Where Docker's credentials are found: config.json (HOME, DOCKER_CONFIG) and the
+# `docker-credential-*` helpers it names (PATH). Pulls and pushes see these variables only.
+CREDENTIAL_LOCATIONS = ("HOME", "PATH", "DOCKER_CONFIG")
 KNOWN_KEYS = frozenset({"address", "default", "insecure", "ca_cert", "username_env", "password_env"})
 
 

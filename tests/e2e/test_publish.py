@@ -70,7 +70,10 @@ CA_IN_CHECKOUT = "certs/test-ca.pem"  # `ca_cert` relative to the build root
 USER_ENV, PASSWORD_ENV = "HOSTPROCESS_TEST_REGISTRY_USER", "HOSTPROCESS_TEST_REGISTRY_PASSWORD"
 WRONG_PASSWORD = "wrong-Pa55-7f3c9a1e"
 HELPER = "test"  # docker-credential-test
-FAULT_SEED, FAULT_RATE = 20240611, 0.35
+# Seed 95 makes this publish meet, among others: a 429, 5xx, a dropped connection, and a blob
+# PUT and a manifest PUT that the registry carried out but whose replies were lost. The client's
+# requests are sequential, so the same seed gives the same faults on every run.
+FAULT_SEED, FAULT_RATE = 95, 0.35
 UPLOAD_METHODS = ("POST", "PATCH", "PUT")
 # The image target's tags in examples/BUILD, which the tests widen to TAGS.
 ORIGINAL_TAGS = 'image_tags=["latest"],'
@@ -180,7 +183,6 @@ def run_pants(
     result = site.checkout.pants(*args, env={**site.env, **(env or {})}, check=check)
     seconds = time.monotonic() - start
     record = load_json(site.record) if site.record.is_file() else None
-    open('/tmp/pubscratch/debug.log', 'a').write(f'===== {args} {seconds:.1f}s rc={result.returncode}\n{[(r.method, r.path[-24:], r.action) for r in proxy.records if r.action != FORWARD]}\n{result.stdout}\n')  # DEBUG
     return Run(result.stdout, result.returncode, seconds, tuple(proxy.records), anonymous.log()[log_start:], record)
 
 
@@ -479,11 +481,12 @@ def test_publish_survives_dropped_connections_and_server_errors(
     flaky_publish: Run, site: Site, flaky_proxy: FaultProxy, anonymous_registry: RegistryServer, tmp_path: Path
 ) -> None:
     digest = packaged_digest(site)
-    injected = tuple(r for r in flaky_publish.proxied if r.action != FORWARD)
+    injected = [r for r in flaky_publish.proxied if r.action != FORWARD]
+    # The seed really exercised faults (if the client's request order changes, pick a new seed).
     kinds = {r.action for r in injected}
-    # The seed really exercised faults, uploads among them.
-    assert kinds & {DROP, DROP_AFTER} and kinds & {"500", "503", "429"}, kinds
-    assert uploads(injected), injected
+    assert {DROP, DROP_AFTER, "429"} <= kinds and kinds & {"500", "503"}, injected
+    lost = [r for r in injected if r.action == DROP_AFTER and r.method == "PUT"]
+    assert any("/blobs/uploads/" in r.path for r in lost) and any("/manifests/" in r.path for r in lost), injected
     assert f"✓ {flaky_proxy.host}/fault/hello:latest published to {flaky_proxy.host} as {digest}." in flaky_publish.output
 
     # Straight from the registry: the packaged manifest under every tag, and every blob intact.

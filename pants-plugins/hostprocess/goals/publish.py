@@ -27,7 +27,7 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 
 from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
-from hostprocess.registries import RegistryOptions
+from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import (
     ImageTagsField,
@@ -38,8 +38,6 @@ from hostprocess.target_types import (
 from hostprocess.util_rules.tool import ImageTool
 
 LAYOUT = "layout"
-# Where credential lookups look: Docker's config.json and `docker-credential-*` helpers on PATH.
-CREDENTIAL_ENV = ("HOME", "PATH", "DOCKER_CONFIG")
 
 
 class PublishHostProcessImageRequest(PublishRequest):
@@ -111,7 +109,7 @@ async def push_hostprocess_image(
 
     jobs = []
     for registry in registries:
-        env_names = (*CREDENTIAL_ENV, *filter(None, (registry.username_env, registry.password_env)))
+        env_names = (*CREDENTIAL_LOCATIONS, *filter(None, (registry.username_env, registry.password_env)))
         env = await Get(EnvironmentVars, EnvironmentVarsRequest(env_names))
         process = await Get(
             Process,

@@ -18,12 +18,11 @@ from pants.util.logging import LogLevel
 from hostprocess.oci.image import Image, image_from_manifest
 from hostprocess.oci.pull import CONFIG_FILE, MANIFEST_FILE
 from hostprocess.oci.reference import Reference
+from hostprocess.registries import CREDENTIAL_LOCATIONS
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.util_rules.tool import ImageTool
 
 OUT = "out"
-# Where credentials are found: Docker's config.json and `docker-credential-*` helpers.
-CREDENTIAL_LOCATIONS = ("HOME", "PATH", "DOCKER_CONFIG")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""Push benchmark: our registry client against `skopeo copy`, to a real registry on loopback.
+
+Builds a synthetic tree (small text files and half-random binaries), writes it as an OCI
+layout with the plugin's core (the built-in base layer plus one gzip layer per part of the
+tree), starts Debian's `docker-registry` on 127.0.0.1 (anonymous, plain HTTP, storage in a
+temporary directory), and runs, side by side in one run:
+
+  (a)  our push:   python -m hostprocess.oci.cli push --layout ... --registry 127.0.0.1:PORT
+                   --repository bench/ours --tag t
+  (b)  skopeo:     skopeo copy --dest-tls-verify=false oci:<layout>:t
+                   docker://127.0.0.1:PORT/bench/skopeo:t
+  (c)  our push again: a republish, which must upload nothing
+  (d)  skopeo copy again, for comparison
+
+Each step runs --repeat times and the median is reported. Every run of (a) and (b) pushes to
+a registry just started with empty storage on a new port, so neither finds a blob to skip or
+(skopeo, through its blob-info cache) to mount from another repository; they take turns
+going first. The layout's blobs are read once beforehand so that both start from the page
+cache. It prints wall time, the ratio to skopeo, throughput and peak memory (max RSS) of
+each, checks that the pushes left the layout's manifest digest in the registry and that
+every republish uploaded nothing, and stops every registry it started.
+
+Usage: python3 benchmarks/push_benchmark.py [--size-mib 400] [--layers 2] [--repeat 3] [--python PY] [--keep]
+Run from the repository root. Without --python it exports the image tool's virtualenv
+(`./pants export --resolve=hostprocess-tool`), as layer_benchmark.py does.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+TAG = "t"
+SMALL_FILES_PER_PART = 500
+LARGE_FILES_PER_PART = 2
+STARTUP_SECONDS = 20
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    seconds: float
+    max_rss_mib: float
+    output: str
+
+
+# --- the tree and the layout ---------------------------------------------------------------
+
+
+def make_tree(root: Path, total_mib: int, parts: int, seed: int = 1) -> None:
+    """Deterministic content in `parts` directories: text files of a few KB, then binaries
+    whose 1 MiB blocks alternate between random bytes and text."""
+    rng = random.Random(seed)
+    words = [f"word{i}" for i in range(512)]
+    text = (" ".join(words) + "\n").encode() * (MIB // 3000 + 1)
+    large_bytes = (total_mib * MIB) // (parts * LARGE_FILES_PER_PART)
+    for part in range(parts):
+        for i in range(SMALL_FILES_PER_PART):
+            path = root / f"part{part}/scripts/dir{i % 20:02d}/file{i:04d}.ps1"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lines = (" ".join(rng.choices(words, k=12)) for _ in range(rng.randint(10, 80)))
+            path.write_text("\n".join(lines) + "\n")
+        for i in range(LARGE_FILES_PER_PART):
+            path = root / f"part{part}/bin/tool{i}.exe"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                for n in range(large_bytes // MIB):
+                    f.write(rng.randbytes(MIB) if n % 2 == 0 else text[:MIB])
+
+
+def write_layout(tree: Path, layout: Path) -> None:
+    """(Runs in the tool's virtualenv.) The base layer plus one layer per part, as a layout."""
+    from hostprocess.oci.base import base_layer_files
+    from hostprocess.oci.compression import Compression
+    from hostprocess.oci.image import Layer, RuntimeConfig, build_image
+    from hostprocess.oci.layer import LayerFile, write_layer
+    from hostprocess.oci.layout import blob_path, layout_files
+
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    compression = Compression.GZIP
+
+    def layer(files: Sequence[LayerFile], *, base: bool, created_by: str) -> Layer:
+        partial = layout / "layer.partial"
+        with open(partial, "wb") as out:
+            digests = write_layer(
+                files, out, base=base, compression=compression, level=compression.default_level,
+                mtime=0, threads=os.cpu_count(),
+            )  # fmt: skip
+        os.replace(partial, layout / blob_path(digests.digest))
+        return Layer(digests.digest, digests.size, digests.diff_id, compression, created_by)
+
+    layers = [layer(base_layer_files((REPO / "cc0-legalcode.txt").read_bytes()), base=True, created_by="base")]
+    for part in sorted(p for p in tree.iterdir() if p.is_dir()):
+        files = [
+            LayerFile(path.relative_to(tree).as_posix(), path)
+            for path in sorted(part.rglob("*"))
+            if path.is_file()
+        ]
+        layers.append(layer(files, base=False, created_by=f"COPY {part.name}"))
+    image = build_image(RuntimeConfig(entrypoint=["part0/bin/tool0.exe"]), layers, architecture="amd64", created=0)
+    for rel, data in layout_files(image, [TAG]).items():
+        (layout / rel).write_bytes(data)
+
+
+def tool_python() -> Path:
+    """The tool's pinned virtualenv, exported from its lockfile by Pants."""
+    subprocess.run(["./pants", "export", "--resolve=hostprocess-tool"], cwd=REPO, check=True)
+    [python] = sorted((REPO / "dist/export/python/virtualenvs/hostprocess-tool").glob("*/bin/python"))
+    return python
+
+
+def layout_blobs(layout: Path) -> tuple[str, list[tuple[str, int]]]:
+    """The manifest digest, and (digest, size) of each blob it names: layers, then the config."""
+    [entry] = json.loads((layout / "index.json").read_text())["manifests"]
+    manifest = json.loads((layout / "blobs/sha256" / entry["digest"].split(":")[1]).read_bytes())
+    blobs = [(d["digest"], d["size"]) for d in [*manifest["layers"], manifest["config"]]]
+    return entry["digest"], blobs
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(host: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{host}/v2/", timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def start_registry(directory: Path) -> tuple[subprocess.Popen, str, Path]:
+    """`docker-registry serve` on a free loopback port: anonymous, plain HTTP, no access log."""
+    binary = shutil.which("docker-registry")
+    if not binary:
+        sys.exit("docker-registry not found on PATH: apt-get install docker-registry")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    directory.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):  # another process may take the port between choosing and binding it
+        port = free_port()
+        config = {
+            "version": "0.1",
+            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(directory / "storage")},
+                "maintenance": {"uploadpurging": {"enabled": False}},
+            },
+            "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
+        }
+        config_path = directory / "config.yml"  # JSON is YAML
+        config_path.write_text(json.dumps(config, indent=2))
+        log_path = directory / "registry.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen([binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        host = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline and process.poll() is None and not answers(host):
+            time.sleep(0.05)
+        if process.poll() is None and answers(host):
+            return process, host, log_path
+        stop(process)
+        if "address already in use" not in log_path.read_text(errors="replace"):
+            break
+    sys.exit(f"docker-registry did not start; its log:\n{log_path.read_text(errors='replace')}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def measure(name: str, argv: Sequence[str], work: Path, env: dict[str, str] | None = None) -> Measurement:
+    """Wall time and peak RSS (GNU time's %M) of one command; fails loudly if it fails."""
+    rss_file = work / "rss.txt"
+    start = time.perf_counter()
+    result = subprocess.run(
+        ["/usr/bin/time", "-o", str(rss_file), "-f", "%M", *argv],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"{name} failed ({result.returncode}):\n{result.stdout}")
+    return Measurement(name, seconds, int(rss_file.read_text().split()[-1]) / 1024, result.stdout)
+
+
+def served_digest(host: str, repository: str) -> str:
+    result = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--no-creds", f"docker://{host}/{repository}:{TAG}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout)["Digest"]
+
+
+def median(runs: list[Measurement], name: str) -> Measurement:
+    """The run with the median time (its memory too), under the row's name."""
+    middle = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
+    return Measurement(name, middle.seconds, middle.max_rss_mib, middle.output)
+
+
+def report(rows: list[tuple[Measurement, bool]], image_bytes: int, blob_sizes: list[int], tree_mib: float, repeat: int) -> None:
+    """`rows` pairs each measurement with whether it moved the whole image (for MB/s)."""
+    skopeo = rows[1][0]
+    sizes = " + ".join(f"{size / MIB:.1f}" for size in blob_sizes)
+    print(f"\nImage: {len(blob_sizes)} blobs, {image_bytes / MIB:.1f} MiB ({sizes} MiB: layers, then the config), "
+          f"from a {tree_mib:.0f} MiB tree; {os.cpu_count()} cores")  # fmt: skip
+    print(f"Registry: docker-registry on 127.0.0.1 (plain HTTP, filesystem storage); median of {repeat} runs each")
+    print(f"{'step':<48} {'seconds':>9} {'vs skopeo':>10} {'MB/s':>8} {'max RSS MiB':>12}")
+    for row, whole_image in rows:
+        ratio = row.seconds / skopeo.seconds
+        rate = f"{image_bytes / 1e6 / row.seconds:>8.0f}" if whole_image else f"{'-':>8}"
+        print(f"{row.name:<48} {row.seconds:>9.2f} {ratio:>9.2f}x {rate} {row.max_rss_mib:>12.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=400, help="size of the large binaries in all")
+    parser.add_argument("--layers", type=int, default=2, help="layers the tree is split into (besides the base)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each step; the median is reported")
+    parser.add_argument("--python", type=Path, help="the tool's virtualenv python (default: ./pants export it)")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory afterwards")
+    parser.add_argument("--write-layout", nargs=2, metavar=("TREE", "LAYOUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.write_layout:  # the step that runs inside the tool's virtualenv
+        write_layout(Path(args.write_layout[0]), Path(args.write_layout[1]))
+        return 0
+
+    for program in ("skopeo", "docker-registry", "/usr/bin/time"):
+        if not shutil.which(program):
+            sys.exit(f"{program} not found: apt-get install skopeo docker-registry time")
+    python = args.python or tool_python()
+    tool_env = {"PYTHONPATH": str(REPO / "pants-plugins")}
+    work = Path(tempfile.mkdtemp(prefix="push-benchmark-"))
+    registries: list[subprocess.Popen] = []
+    try:
+        tree, layout = work / "tree", work / "layout"
+        print(f"Writing a {args.size_mib} MiB tree and its layout under {work} ...", flush=True)
+        make_tree(tree, args.size_mib, args.layers)
+        tree_mib = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file()) / MIB
+        start = time.perf_counter()
+        subprocess.run([str(python), __file__, "--write-layout", str(tree), str(layout)], env={**os.environ, **tool_env}, check=True)
+        print(f"Layout written in {time.perf_counter() - start:.1f} s", flush=True)
+        digest, blobs = layout_blobs(layout)
+        image_bytes = sum(size for _, size in blobs)
+        for blob_digest, _ in blobs:  # into the page cache, for both contenders alike
+            with open(layout / "blobs/sha256" / blob_digest.split(":")[1], "rb") as f:
+                while f.read(8 * MIB):
+                    pass
+
+        def ours(host: str) -> Measurement:
+            argv = [str(python), "-m", "hostprocess.oci.cli", "push", "--layout", str(layout), "--registry", host]
+            return measure("ours", [*argv, "--repository", "bench/ours", "--tag", TAG], work, tool_env)
+
+        def theirs(host: str) -> Measurement:
+            argv = ["skopeo", "copy", "--retry-times", "0", "--dest-tls-verify=false", "--dest-no-creds"]
+            return measure("skopeo", [*argv, f"oci:{layout}:{TAG}", f"docker://{host}/bench/skopeo:{TAG}"], work)
+
+        # Every fresh push goes to a registry of its own, just started with empty storage, on
+        # a new port: nothing there to skip, and nothing for skopeo's blob-info cache to mount
+        # from. Who goes first alternates. The first run's registries stay up for the republish.
+        fresh: dict[str, list[Measurement]] = {"ours": [], "skopeo": []}
+        first_hosts: dict[str, str] = {}
+        for run in range(args.repeat):
+            for who in ("ours", "skopeo") if run % 2 == 0 else ("skopeo", "ours"):
+                directory = work / f"registry-{who}-{run}"
+                process, host, _ = start_registry(directory)
+                registries.append(process)
+                fresh[who].append((ours if who == "ours" else theirs)(host))
+                if run == 0:
+                    first_hosts[who] = host
+                else:
+                    stop(process)
+                    shutil.rmtree(directory / "storage", ignore_errors=True)
+        again_ours = [ours(first_hosts["ours"]) for _ in range(args.repeat)]
+        again_skopeo = [theirs(first_hosts["skopeo"]) for _ in range(args.repeat)]
+        rows = [
+            (median(fresh["ours"], "(a) our push, fresh registry"), True),
+            (median(fresh["skopeo"], "(b) skopeo copy, fresh registry"), True),
+            (median(again_ours, "(c) our push again (republish)"), False),
+            (median(again_skopeo, "(d) skopeo copy again"), False),
+        ]
+        report(rows, image_bytes, [size for _, size in blobs], tree_mib, args.repeat)
+
+        print()
+        ok = True
+        for result in fresh["ours"]:
+            uploaded = re.search(r"Uploaded \d+ blobs \((\d+) bytes\)", result.output)
+            ok &= bool(uploaded) and int(uploaded.group(1)) == image_bytes
+        print(f"(a) uploaded all {image_bytes} bytes every time: {'yes' if ok else 'NO'}")
+        nothing = [result for result in again_ours if "Nothing to upload: all" in result.output]
+        print(f"(c) said 'Nothing to upload' every time: {'yes' if len(nothing) == len(again_ours) else 'NO'}")
+        ok &= len(nothing) == len(again_ours)
+        for who, host in first_hosts.items():
+            served = served_digest(host, f"bench/{who}")
+            ok &= served == digest
+            verdict = "the layout's manifest" if served == digest else f"NOT the layout's manifest {digest}"
+            print(f"{host}/bench/{who}:{TAG} serves {served}: {verdict}")
+        return 0 if ok else 1
+    finally:
+        for process in registries:
+            stop(process)
+        if args.keep:
+            print(f"Kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
