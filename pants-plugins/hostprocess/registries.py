@@ -9,12 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from hostprocess.oci.auth import HELPER_PATH_VARIABLE
 from hostprocess.oci.reference import validate_registry
 
 ALL_DEFAULT_REGISTRIES = "<all default registries>"
 # Where Docker's credentials are found: config.json (HOME, DOCKER_CONFIG) and the
 # `docker-credential-*` helpers it names (PATH). Pulls and pushes see these variables only.
 CREDENTIAL_LOCATIONS = ("HOME", "PATH", "DOCKER_CONFIG")
+
+
+def credential_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The credential locations from `env`, ready to pass to a tool process."""
+    return {HELPER_PATH_VARIABLE if name == "PATH" else name: value for name, value in env.items() if name in CREDENTIAL_LOCATIONS}
 KNOWN_KEYS = frozenset({"address", "default", "insecure", "ca_cert", "username_env", "password_env"})
 
 

@@ -27,7 +27,7 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 
 from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
-from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions
+from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import (
     ImageTagsField,
@@ -117,7 +117,7 @@ async def push_hostprocess_image(
                 tool.pex,
                 argv=_push_argv(registry, repository, tags, record, build_root.path),
                 input_digest=layout,
-                extra_env=dict(env),
+                extra_env={**env, **credential_env(env)},
                 description=f"Push {address} to {registry.address}",
             ),
         )

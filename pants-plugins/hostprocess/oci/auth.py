@@ -25,6 +25,19 @@ IDENTITY_TOKEN_USERNAME = "<token>"  # a helper's way of saying Secret is an ide
 HELPER_TIMEOUT_SECONDS = 60
 
 
+# Processes run by Pants as PEXes get a fixed PATH, so the caller passes the PATH where
+# `docker-credential-*` helpers live under this name instead.
+HELPER_PATH_VARIABLE = "HOSTPROCESS_HELPER_PATH"
+
+
+def helper_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with PATH taken from HELPER_PATH_VARIABLE when that is set."""
+    out = dict(env)
+    if HELPER_PATH_VARIABLE in out:
+        out["PATH"] = out[HELPER_PATH_VARIABLE]
+    return out
+
+
 class CredentialsError(Exception):
     """Credentials were configured but could not be read; never carries a secret."""
 

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from hostprocess.oci.auth import CredentialsError, find_credentials
+from hostprocess.oci.auth import CredentialsError, find_credentials, helper_env
 from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Layer
@@ -88,7 +88,7 @@ def cmd_pull(args: argparse.Namespace) -> None:
         raise ValueError(f"{args.reference} names no registry host")
     client = RegistryClient(
         reference.registry,
-        credentials=find_credentials(reference.registry),
+        credentials=find_credentials(reference.registry, env=helper_env(os.environ)),
         insecure=args.insecure,
         ca_bundle=Path(args.ca_cert) if args.ca_cert else None,
     )
@@ -98,7 +98,9 @@ def cmd_pull(args: argparse.Namespace) -> None:
 
 def cmd_push(args: argparse.Namespace) -> None:
     """Push the layout's image; credentials come from the environment, never from argv."""
-    credentials = find_credentials(args.registry, username_env=args.username_env, password_env=args.password_env)
+    credentials = find_credentials(
+        args.registry, username_env=args.username_env, password_env=args.password_env, env=helper_env(os.environ)
+    )
     client = RegistryClient(
         args.registry,
         credentials=credentials,

@@ -18,7 +18,7 @@ from pants.util.logging import LogLevel
 from hostprocess.oci.image import Image, image_from_manifest
 from hostprocess.oci.pull import CONFIG_FILE, MANIFEST_FILE
 from hostprocess.oci.reference import Reference
-from hostprocess.registries import CREDENTIAL_LOCATIONS
+from hostprocess.registries import CREDENTIAL_LOCATIONS, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.util_rules.tool import ImageTool
 
@@ -66,7 +66,7 @@ async def pull_external_base(
             tool.pex,
             argv=argv,
             input_digest=input_digest,
-            extra_env=dict(env),
+            extra_env=credential_env(env),
             output_directories=(OUT,),
             description=f"Pulling the base image {reference} ({request.description_of_origin})",
             level=LogLevel.INFO,
