@@ -525,7 +525,7 @@ class RegistryClient:
 
     def _base_url(self) -> str:
         if self._base is None:
-            self._base = self._retrying(f"reach registry {self.registry}", self._detect_scheme)
+            self._base = self._retrying("reach the registry", self._detect_scheme)
         return self._base
 
     def _detect_scheme(self, _: int) -> str:
@@ -590,7 +590,8 @@ class RegistryClient:
                         status=error.status,
                         codes=error.codes,
                     ) from None
-                log.debug("%s: %s; retrying in %.2f s", what, error, delay)
+                # Visible by default: a push stalled on a sick registry must say why it waits.
+                log.warning("%s at %s: %s; retrying in %.1f s", what, self.registry, error, delay)
                 time.sleep(delay)
 
     def _expect(self, response: _Response, statuses: Sequence[int], what: str) -> None:
