@@ -20,6 +20,7 @@ from pants.core.goals.publish import (
     PublishRequest,
 )
 from pants.core.util_rules.distdir import DistDir
+from pants.engine.addresses import Address, AddressInput
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import AddPrefix, Digest
 from pants.engine.process import InteractiveProcess, Process
@@ -27,13 +28,16 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 
 from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
+from hostprocess.oci.reference import Reference
 from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import (
+    BaseImageField,
     ImageTagsField,
     RegistriesField,
     RepositoryField,
     SkipPushField,
+    is_external_reference,
 )
 from hostprocess.util_rules.tool import ImageTool
 
@@ -63,10 +67,37 @@ class PublishHostProcessImageFieldSet(PublishFieldSet):
         return PublishOutputData({"publisher": "hostprocess", **super().get_output_data()})
 
 
+async def _mount_sources(target: Target, subsystem: HostProcessSubsystem) -> dict[str | None, str]:
+    """Where the base's blobs probably are already, by registry (None: any registry).
+
+    A registry can then mount them into this repository instead of receiving them again.
+    """
+    base = target[BaseImageField].value
+    if not base:
+        return {}
+    if is_external_reference(base):
+        reference = Reference.parse(base)
+        return {reference.registry: reference.repository}
+    address = await Get(
+        Address,
+        AddressInput,
+        AddressInput.parse(base, relative_to=target.address.spec_path, description_of_origin=f"the `base` field of {target.address}"),
+    )
+    parent = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=f"the `base` field of {target.address}"))
+    return {None: parent.target[RepositoryField].value_or_default(subsystem.default_repository)}
+
+
 def _push_argv(
-    registry: RegistryOptions, repository: str, tags: tuple[str, ...], record: str, build_root: str
+    registry: RegistryOptions,
+    repository: str,
+    tags: tuple[str, ...],
+    record: str,
+    build_root: str,
+    mount_from: str | None,
 ) -> list[str]:
     argv = ["push", "--layout", LAYOUT, "--registry", registry.address, "--repository", repository, "--record", record]
+    if mount_from and mount_from != repository:
+        argv += ["--mount-from", mount_from]
     argv += [arg for tag in tags for arg in ("--tag", tag)]
     if registry.insecure:
         argv.append("--insecure")
@@ -107,15 +138,17 @@ async def push_hostprocess_image(
             ]
         )
 
+    mount_sources = await _mount_sources(wrapped.target, subsystem)
     jobs = []
     for registry in registries:
+        mount_from = mount_sources.get(registry.address, mount_sources.get(None))
         env_names = (*CREDENTIAL_LOCATIONS, *filter(None, (registry.username_env, registry.password_env)))
         env = await Get(EnvironmentVars, EnvironmentVarsRequest(env_names))
         process = await Get(
             Process,
             VenvPexProcess(
                 tool.pex,
-                argv=_push_argv(registry, repository, tags, record, build_root.path),
+                argv=_push_argv(registry, repository, tags, record, build_root.path, mount_from),
                 input_digest=layout,
                 extra_env={**env, **credential_env(env)},
                 description=f"Push {address} to {registry.address}",

@@ -108,7 +108,7 @@ def cmd_push(args: argparse.Namespace) -> None:
         ca_bundle=Path(args.ca_cert) if args.ca_cert else None,
         progress=_print_progress,
     )
-    result = client.push(Path(args.layout), args.repository, args.tag)
+    result = client.push(Path(args.layout), args.repository, args.tag, mount_from=args.mount_from)
     if result.blobs_uploaded:
         print(f"Uploaded {result.blobs_uploaded} blobs ({result.bytes_uploaded} bytes); "
               f"{result.blobs_skipped} already present, {result.blobs_mounted} mounted.")
@@ -183,6 +183,7 @@ def parser() -> argparse.ArgumentParser:
     push.add_argument("--username-env", help="the variable holding the username")
     push.add_argument("--password-env", help="the variable holding the password")
     push.add_argument("--record", help="a JSON file of reference -> digest to update")
+    push.add_argument("--mount-from", help="a repository on the registry that may hold the blobs")
     push.set_defaults(func=cmd_push)
     return top
 
