@@ -130,8 +130,12 @@ def test_three_level_chain(stacked: Checkout) -> None:
 
 
 def test_one_script_change_rebuilds_and_republishes_one_layer(stacked: Checkout, registry: Registry) -> None:
-    publish = ("publish", "examples/node-agent:node-agent", f"--hostprocess-registries={{'ci': {{'address': '{registry.host}', 'default': True}}}}")
-    stacked.pants(*publish)
+    registries = f"--hostprocess-registries={{'ci': {{'address': '{registry.host}', 'default': True}}}}"
+    stacked.pants("publish", "examples/org-base", registries)
+    publish = ("publish", "examples/node-agent:node-agent", registries)
+    first = stacked.pants(*publish)
+    # The two layers it shares with its base are mounted from the base's repository.
+    assert "2 mounted" in first.stdout, first.stdout
     before_layers = layer_digests(stacked, "examples.node-agent/node-agent")
     before_blobs = registry.blob_files()
 
