@@ -1,4 +1,5 @@
 """Entry point of the hostprocess Pants backend (`backend_packages = ["hostprocess"]`)."""
+
 from __future__ import annotations
 
 from hostprocess.goals import package, publish

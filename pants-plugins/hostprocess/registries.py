@@ -4,6 +4,7 @@ Modelled on the Pants docker backend's `[docker].registries`, so a repository th
 both configures them the same way. Settings name environment variables for credentials;
 they never hold a secret themselves.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,16 @@ CREDENTIAL_LOCATIONS = ("HOME", "PATH", "DOCKER_CONFIG")
 
 def credential_env(env: Mapping[str, str]) -> dict[str, str]:
     """The credential locations from `env`, ready to pass to a tool process."""
-    return {HELPER_PATH_VARIABLE if name == "PATH" else name: value for name, value in env.items() if name in CREDENTIAL_LOCATIONS}
-KNOWN_KEYS = frozenset({"address", "default", "insecure", "ca_cert", "username_env", "password_env"})
+    return {
+        HELPER_PATH_VARIABLE if name == "PATH" else name: value
+        for name, value in env.items()
+        if name in CREDENTIAL_LOCATIONS
+    }
+
+
+KNOWN_KEYS = frozenset(
+    {"address", "default", "insecure", "ca_cert", "username_env", "password_env"}
+)
 
 
 class RegistryConfigError(ValueError):
@@ -42,17 +51,25 @@ class RegistryOptions:
     def from_dict(cls, alias: str, raw: Mapping[str, Any]) -> RegistryOptions:
         where = f"`[hostprocess].registries` entry `{alias}`"
         if not isinstance(raw, Mapping):
-            raise RegistryConfigError(f"{where} must be a dict like {{\"address\": \"host:port\"}}, not {raw!r}.")
+            raise RegistryConfigError(
+                f'{where} must be a dict like {{"address": "host:port"}}, not {raw!r}.'
+            )
         unknown = sorted(set(raw) - KNOWN_KEYS)
         if unknown:
-            raise RegistryConfigError(f"{where} has unknown keys {unknown}: use {sorted(KNOWN_KEYS)}.")
+            raise RegistryConfigError(
+                f"{where} has unknown keys {unknown}: use {sorted(KNOWN_KEYS)}."
+            )
         if "address" not in raw:
-            raise RegistryConfigError(f"{where} needs an `address` (host[:port], e.g. `registry.example.com`).")
+            raise RegistryConfigError(
+                f"{where} needs an `address` (host[:port], e.g. `registry.example.com`)."
+            )
         address = str(raw["address"])
         try:
             validate_registry(address)
         except ValueError as e:
-            raise RegistryConfigError(f"{where} has an invalid `address` {address!r}: {e}") from None
+            raise RegistryConfigError(
+                f"{where} has an invalid `address` {address!r}: {e}"
+            ) from None
         options = cls(
             address=address,
             alias=alias,
@@ -63,7 +80,9 @@ class RegistryOptions:
             password_env=str(raw.get("password_env", "")),
         )
         if bool(options.username_env) != bool(options.password_env):
-            raise RegistryConfigError(f"{where} sets only one of `username_env` and `password_env`: set both or neither.")
+            raise RegistryConfigError(
+                f"{where} sets only one of `username_env` and `password_env`: set both or neither."
+            )
         return options
 
 
@@ -79,7 +98,11 @@ class Registries:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Registries:
-        return cls(tuple(RegistryOptions.from_dict(alias, options) for alias, options in sorted(raw.items())))
+        return cls(
+            tuple(
+                RegistryOptions.from_dict(alias, options) for alias, options in sorted(raw.items())
+            )
+        )
 
     @property
     def defaults(self) -> tuple[RegistryOptions, ...]:

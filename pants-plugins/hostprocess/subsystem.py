@@ -1,4 +1,5 @@
 """The `[hostprocess]` options: settings shared by every image in the repository."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +11,11 @@ from pants.util.strutil import help_text
 from hostprocess.oci.compression import Compression
 from hostprocess.registries import Registries
 
-LEVEL_RANGES = {Compression.GZIP: range(0, 4), Compression.ZSTD: range(1, 23), Compression.NONE: range(0, 1)}
+LEVEL_RANGES = {
+    Compression.GZIP: range(0, 4),
+    Compression.ZSTD: range(1, 23),
+    Compression.NONE: range(0, 1),
+}
 
 
 class HostProcessSubsystem(Subsystem):

@@ -3,6 +3,7 @@
 Field values are validated here, when BUILD files are parsed, so a mistake is reported
 with the target's address before anything is built.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,9 @@ from hostprocess.registries import ALL_DEFAULT_REGISTRIES
 
 # The OCI distribution spec's grammar for tags and repository path components.
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-REPOSITORY_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
+REPOSITORY_RE = re.compile(
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
 ENV_KEY_RE = re.compile(r"[^=\x00]+")
 # An absolute Windows path (`C:\...`) or one under the container's mount point variable.
 WORKING_DIR_RE = re.compile(r"(?:[A-Za-z]:\\|%CONTAINER_SANDBOX_MOUNT_POINT%(?:\\|$)).*")
@@ -147,7 +150,12 @@ class EnvField(DictStringToStringField):
         value = super().compute_value(raw_value, address)
         for key in value or {}:
             if not ENV_KEY_RE.fullmatch(key):
-                raise _invalid(address, cls.alias, key, "environment variable names must be non-empty and must not contain `=`.")
+                raise _invalid(
+                    address,
+                    cls.alias,
+                    key,
+                    "environment variable names must be non-empty and must not contain `=`.",
+                )
         return value
 
 
@@ -165,7 +173,12 @@ class WorkingDirField(StringField):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value and not WORKING_DIR_RE.fullmatch(value):
-            raise _invalid(address, cls.alias, value, "use an absolute Windows path like `C:\\\\app`, or `%CONTAINER_SANDBOX_MOUNT_POINT%\\\\app`.")
+            raise _invalid(
+                address,
+                cls.alias,
+                value,
+                "use an absolute Windows path like `C:\\\\app`, or `%CONTAINER_SANDBOX_MOUNT_POINT%\\\\app`.",
+            )
         return value
 
 
@@ -224,7 +237,12 @@ class ImageTagsField(StringSequenceField):
         value = super().compute_value(raw_value, address)
         for tag in value or ():
             if not TAG_RE.fullmatch(tag):
-                raise _invalid(address, cls.alias, tag, "tags are 1-128 characters of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`.")
+                raise _invalid(
+                    address,
+                    cls.alias,
+                    tag,
+                    "tags are 1-128 characters of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`.",
+                )
         return value
 
 
@@ -242,7 +260,12 @@ class RepositoryField(StringField, AsyncFieldMixin):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value is not None and "{" not in value and not REPOSITORY_RE.fullmatch(value):
-            raise _invalid(address, cls.alias, value, "repository names are lowercase path components of letters and digits separated by `/`, with `.`, `_`, `__` or `-` inside components.")
+            raise _invalid(
+                address,
+                cls.alias,
+                value,
+                "repository names are lowercase path components of letters and digits separated by `/`, with `.`, `_`, `__` or `-` inside components.",
+            )
         return value
 
     def value_or_default(self, default_template: str) -> str:
@@ -256,10 +279,20 @@ class RepositoryField(StringField, AsyncFieldMixin):
                 parent_directory=directory.rsplit("/", 1)[-1],
             )
         except (KeyError, IndexError, ValueError) as e:
-            raise _invalid(self.address, self.alias, template, f"unknown placeholder {e}: use {{name}}, {{directory}} or {{parent_directory}}.") from None
+            raise _invalid(
+                self.address,
+                self.alias,
+                template,
+                f"unknown placeholder {e}: use {{name}}, {{directory}} or {{parent_directory}}.",
+            ) from None
         value = "/".join(part for part in value.split("/") if part)
         if not REPOSITORY_RE.fullmatch(value):
-            raise _invalid(self.address, self.alias, value, "repository names are lowercase path components of letters and digits separated by `/`, with `.`, `_`, `__` or `-` inside components (set `repository` explicitly).")
+            raise _invalid(
+                self.address,
+                self.alias,
+                value,
+                "repository names are lowercase path components of letters and digits separated by `/`, with `.`, `_`, `__` or `-` inside components (set `repository` explicitly).",
+            )
         return value
 
 
@@ -286,7 +319,7 @@ class OutputFormatsField(StringSequenceField):
     valid_choices: ClassVar[tuple[str, ...]] = OUTPUT_FORMATS
     help = help_text(
         f"""
-        What `package` writes under `dist/`: any of {', '.join(f'`{f}`' for f in OUTPUT_FORMATS)}.
+        What `package` writes under `dist/`: any of {", ".join(f"`{f}`" for f in OUTPUT_FORMATS)}.
         `oci-layout` is a directory; `oci-archive` is that directory as a tar; `docker-archive`
         is a tar that `docker load` and `ctr import` accept (the format Microsoft's base image
         build emits). An `<name>.image.json` summary is always written.

@@ -297,8 +297,8 @@ def test_annotations_refused_with_docker() -> None:
 
 @pytest.mark.parametrize("family", ["oci", "docker"])
 def test_empty_annotations_write_no_key(family: str) -> None:
-    for annotations in (None, {}):
-        manifest = json.loads(_image(media_family=family, annotations=annotations).manifest)
+    for empty in (None, {}):
+        manifest = json.loads(_image(media_family=family, annotations=empty).manifest)
         assert "annotations" not in manifest
 
 

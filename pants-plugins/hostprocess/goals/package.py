@@ -4,6 +4,7 @@ Layers come from cached tool processes; the config, manifest and layout index ar
 and built here with the pure core. Large outputs (archives) are tool processes too, so no
 blob ever passes through Pants' own memory.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
-from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, OutputPathField, PackageFieldSet
+from pants.core.goals.package import (
+    BuiltPackage,
+    BuiltPackageArtifact,
+    OutputPathField,
+    PackageFieldSet,
+)
 from pants.engine.addresses import Address, Addresses, AddressInput, UnparsedAddressInputs
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import (
@@ -28,7 +34,7 @@ from pants.engine.fs import (
 )
 from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import DependenciesRequest, WrappedTarget, WrappedTargetRequest
+from pants.engine.target import DependenciesRequest, Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
@@ -62,7 +68,12 @@ from hostprocess.util_rules.inputs import (
     warn_about_shadowing,
     windows_path,
 )
-from hostprocess.util_rules.layers import BaseLayerRequest, BuildSettings, BuiltLayer, FilesLayerRequest
+from hostprocess.util_rules.layers import (
+    BaseLayerRequest,
+    BuildSettings,
+    BuiltLayer,
+    FilesLayerRequest,
+)
 from hostprocess.util_rules.pull import ExternalBase, ExternalBaseRequest
 from hostprocess.util_rules.tool import ImageTool
 
@@ -125,7 +136,9 @@ def _source_date_epoch(env: EnvironmentVars) -> int:
     if not raw:
         return 0
     if not raw.isdigit():
-        raise ImageBuildError(f"SOURCE_DATE_EPOCH must be a non-negative integer (seconds), got {raw!r}.")
+        raise ImageBuildError(
+            f"SOURCE_DATE_EPOCH must be a non-negative integer (seconds), got {raw!r}."
+        )
     return int(raw)
 
 
@@ -143,20 +156,41 @@ def warn_if_entrypoint_missing(field_set: HostProcessImageFieldSet, files: Seque
     )
 
 
-async def _base_chain(field_set: HostProcessImageFieldSet) -> None:
+async def base_target(field: BaseImageField) -> Target:
+    """The `hostprocess_image` a `base` field names (not an external reference)."""
+    origin = f"the `base` field of {field.address}"
+    address = await Get(
+        Address,
+        AddressInput,
+        AddressInput.parse(
+            field.value or "", relative_to=field.address.spec_path, description_of_origin=origin
+        ),
+    )
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
+    if not wrapped.target.has_field(BaseImageField):
+        raise ImageBuildError(
+            f"The `base` field of {field.address} names {address}, which is not a "
+            f"`hostprocess_image` target: name an image, or an external image pinned by digest."
+        )
+    return wrapped.target
+
+
+async def _check_base_chain(field_set: HostProcessImageFieldSet) -> None:
     """Refuse `base` cycles with the whole cycle named, before building anything."""
     chain = [field_set.address]
     base = field_set.base
     while base.value and not is_external_reference(base.value):
-        address = await Get(Address, AddressInput, AddressInput.parse(base.value, relative_to=base.address.spec_path, description_of_origin=f"the `base` field of {base.address}"))
-        if address in chain:
-            cycle = " -> ".join(str(a) for a in [*chain[chain.index(address):], address])
-            raise ImageBuildError(f"The `base` fields of these `hostprocess_image` targets form a cycle: {cycle}. Break it by changing one `base`.")
-        chain.append(address)
-        wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=f"the `base` field of {base.address}"))
-        if not wrapped.target.has_field(BaseImageField):
-            raise ImageBuildError(f"The `base` field of {base.address} names {address}, which is not a `hostprocess_image` target: name an image, or an external image pinned by digest.")
-        base = wrapped.target[BaseImageField]
+        target = await base_target(base)
+        if target.address in chain:
+            cycle = " -> ".join(
+                str(a) for a in [*chain[chain.index(target.address) :], target.address]
+            )
+            raise ImageBuildError(
+                f"The `base` fields of these `hostprocess_image` targets form a cycle: {cycle}. "
+                f"Break it by changing one `base`."
+            )
+        chain.append(target.address)
+        base = target[BaseImageField]
 
 
 @rule(desc="Resolve a HostProcess image's base", level=LogLevel.DEBUG)
@@ -165,13 +199,20 @@ async def resolve_parent(field_set: HostProcessImageFieldSet) -> ParentImage:
     if not base:
         return ParentImage(None, EMPTY_DIGEST, ())
     if is_external_reference(base):
-        pulled = await Get(ExternalBase, ExternalBaseRequest(base, field_set.architecture.value, f"the `base` of {field_set.address}"))
+        pulled = await Get(
+            ExternalBase,
+            ExternalBaseRequest(
+                base, field_set.architecture.value, f"the `base` of {field_set.address}"
+            ),
+        )
         return ParentImage(pulled.image, pulled.blobs, None)
-    await _base_chain(field_set)
-    address = await Get(Address, AddressInput, AddressInput.parse(base, relative_to=field_set.address.spec_path, description_of_origin=f"the `base` field of {field_set.address}"))
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=f"the `base` field of {field_set.address}"))
-    parent = await Get(BuiltImage, HostProcessImageFieldSet, HostProcessImageFieldSet.create(wrapped.target))
-    blobs = await Get(Digest, DigestSubset(parent.layout, PathGlobs([blob_path(layer.digest) for layer in parent.image.layers])))
+    await _check_base_chain(field_set)
+    target = await base_target(field_set.base)
+    parent = await Get(
+        BuiltImage, HostProcessImageFieldSet, HostProcessImageFieldSet.create(target)
+    )
+    layer_paths = PathGlobs([blob_path(layer.digest) for layer in parent.image.layers])
+    blobs = await Get(Digest, DigestSubset(parent.layout, layer_paths))
     return ParentImage(parent.image, blobs, parent.files)
 
 
@@ -196,7 +237,9 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
     settings = BuildSettings(mtime=_source_date_epoch(env))
     parent = await Get(ParentImage, HostProcessImageFieldSet, field_set)
     groups, explicit = await _layer_groups(field_set)
-    inputs = await MultiGet(Get(LayerInputs, LayerInputsRequest(address, group)) for group in groups)
+    inputs = await MultiGet(
+        Get(LayerInputs, LayerInputsRequest(address, group)) for group in groups
+    )
     warn_about_shadowing(address, inputs)
 
     requests = [
@@ -217,7 +260,9 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
 
     files = None
     if parent.files is not None:
-        files = tuple(dict.fromkeys([*parent.files, *(d for layer in inputs for d in layer.destinations)]))
+        files = tuple(
+            dict.fromkeys([*parent.files, *(d for layer in inputs for d in layer.destinations)])
+        )
         warn_if_entrypoint_missing(field_set, files)
     image = _assemble(field_set, [b.layer for b in built], parent.image, settings.mtime)
     small = await Get(
@@ -233,16 +278,20 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
 
 def _labels(groups: Sequence[Addresses], explicit: int) -> list[str]:
     """How each layer is named in progress output and the config's history."""
-    return [f"layer {group[0]}" if n < explicit else "files layer" for n, group in enumerate(groups)]
+    return [
+        f"layer {group[0]}" if n < explicit else "files layer" for n, group in enumerate(groups)
+    ]
 
 
-def _assemble(field_set: HostProcessImageFieldSet, layers: Sequence[Layer], parent: Image | None, created: int) -> Image:
+def _assemble(
+    field_set: HostProcessImageFieldSet, layers: Sequence[Layer], parent: Image | None, created: int
+) -> Image:
     media_family = field_set.media_types.value
     annotations = dict(field_set.annotations.value or {})
     if annotations and media_family != "oci":
         raise ImageBuildError(
             f"The `hostprocess_image` target {field_set.address} sets `annotations`, which Docker "
-            f"schema 2 manifests cannot carry: remove them or set `media_types=\"oci\"`."
+            f'schema 2 manifests cannot carry: remove them or set `media_types="oci"`.'
         )
     try:
         return build_image(
@@ -255,7 +304,9 @@ def _assemble(field_set: HostProcessImageFieldSet, layers: Sequence[Layer], pare
             parent=parent,
         )
     except ValueError as e:
-        raise ImageBuildError(f"The `base` of the `hostprocess_image` target {field_set.address} cannot be used: {e}.") from None
+        raise ImageBuildError(
+            f"The `base` of the `hostprocess_image` target {field_set.address} cannot be used: {e}."
+        ) from None
 
 
 def image_summary(field_set: HostProcessImageFieldSet, image: Image, repository: str) -> bytes:
@@ -270,7 +321,12 @@ def image_summary(field_set: HostProcessImageFieldSet, image: Image, repository:
         "tags": list(field_set.image_tags.value or ()),
         "config": {"digest": image.config_descriptor.digest, "size": image.config_descriptor.size},
         "layers": [
-            {"digest": layer.digest, "size": layer.size, "diff_id": layer.diff_id, "media_type": image.media_types.layer(layer.compression)}
+            {
+                "digest": layer.digest,
+                "size": layer.size,
+                "diff_id": layer.diff_id,
+                "media_type": image.media_types.layer(layer.compression),
+            }
             for layer in image.layers
         ],
     }
@@ -318,16 +374,24 @@ async def package_hostprocess_image(
     repository = field_set.repository.value_or_default(subsystem.default_repository)
     tags = field_set.image_tags.value or ()
     repo_tags = tuple(f"{repository}:{tag}" for tag in tags)
-    archive_names = {fmt: f"{name}.{ARCHIVE_SUFFIXES[fmt]}" for fmt in formats if fmt in ARCHIVE_SUFFIXES}
+    archive_names = {
+        fmt: f"{name}.{ARCHIVE_SUFFIXES[fmt]}" for fmt in formats if fmt in ARCHIVE_SUFFIXES
+    }
 
     archives = await MultiGet(
         Get(Digest, ArchiveRequest(built, fmt, repo_tags, out, field_set.address))
         for fmt, out in archive_names.items()
     )
     summary_name = f"{name}.image.json"
-    summary = await Get(Digest, CreateDigest([FileContent(summary_name, image_summary(field_set, image, repository))]))
+    summary = await Get(
+        Digest,
+        CreateDigest([FileContent(summary_name, image_summary(field_set, image, repository))]),
+    )
     parts = [summary, *archives]
-    relpaths = [os.path.join(parent, summary_name), *(os.path.join(parent, out) for out in archive_names.values())]
+    relpaths = [
+        os.path.join(parent, summary_name),
+        *(os.path.join(parent, out) for out in archive_names.values()),
+    ]
     if "oci-layout" in formats:
         parts.append(await Get(Digest, AddPrefix(built.layout, name)))
         relpaths.insert(0, base_path)

@@ -4,6 +4,7 @@ The push is the one deliberately uncached step (network side effects, credential
 the image tool as an interactive process, whose environment carries only the variables that
 locate credentials. Secrets are never in argv, in a cached process or in `dist/`.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,14 +21,13 @@ from pants.core.goals.publish import (
     PublishRequest,
 )
 from pants.core.util_rules.distdir import DistDir
-from pants.engine.addresses import Address, AddressInput
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import AddPrefix, Digest
 from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 
-from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
+from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet, base_target
 from hostprocess.oci.reference import Reference
 from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
@@ -78,13 +78,8 @@ async def _mount_sources(target: Target, subsystem: HostProcessSubsystem) -> dic
     if is_external_reference(base):
         reference = Reference.parse(base)
         return {reference.registry: reference.repository}
-    address = await Get(
-        Address,
-        AddressInput,
-        AddressInput.parse(base, relative_to=target.address.spec_path, description_of_origin=f"the `base` field of {target.address}"),
-    )
-    parent = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=f"the `base` field of {target.address}"))
-    return {None: parent.target[RepositoryField].value_or_default(subsystem.default_repository)}
+    parent = await base_target(target[BaseImageField])
+    return {None: parent[RepositoryField].value_or_default(subsystem.default_repository)}
 
 
 def _push_argv(
@@ -95,7 +90,17 @@ def _push_argv(
     build_root: str,
     mount_from: str | None,
 ) -> list[str]:
-    argv = ["push", "--layout", LAYOUT, "--registry", registry.address, "--repository", repository, "--record", record]
+    argv = [
+        "push",
+        "--layout",
+        LAYOUT,
+        "--registry",
+        registry.address,
+        "--repository",
+        repository,
+        "--record",
+        record,
+    ]
     if mount_from and mount_from != repository:
         argv += ["--mount-from", mount_from]
     argv += [arg for tag in tags for arg in ("--tag", tag)]
@@ -118,16 +123,24 @@ async def push_hostprocess_image(
 ) -> PublishProcesses:
     field_set = request.field_set
     address = field_set.address
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="the publish goal"))
-    built = await Get(BuiltImage, HostProcessImageFieldSet, HostProcessImageFieldSet.create(wrapped.target))
+    wrapped = await Get(
+        WrappedTarget, WrappedTargetRequest(address, description_of_origin="the publish goal")
+    )
+    built = await Get(
+        BuiltImage, HostProcessImageFieldSet, HostProcessImageFieldSet.create(wrapped.target)
+    )
     layout = await Get(Digest, AddPrefix(built.layout, LAYOUT))
     digest = built.image.digest
     repository = field_set.repository.value_or_default(subsystem.default_repository)
     tags = tuple(field_set.image_tags.value or ())
     record = os.path.join(
-        build_root.path, dist_dir.relpath, field_set.output_path.value_or_default(file_ending=None) + ".publish.json"
+        build_root.path,
+        dist_dir.relpath,
+        field_set.output_path.value_or_default(file_ending=None) + ".publish.json",
     )
-    registries = tuple(subsystem.registries().resolve(tuple(field_set.registries.value or ()), owner=str(address)))
+    registries = tuple(
+        subsystem.registries().resolve(tuple(field_set.registries.value or ()), owner=str(address))
+    )
     if not registries:
         return PublishProcesses(
             [
@@ -142,7 +155,10 @@ async def push_hostprocess_image(
     jobs = []
     for registry in registries:
         mount_from = mount_sources.get(registry.address, mount_sources.get(None))
-        env_names = (*CREDENTIAL_LOCATIONS, *filter(None, (registry.username_env, registry.password_env)))
+        env_names = (
+            *CREDENTIAL_LOCATIONS,
+            *filter(None, (registry.username_env, registry.password_env)),
+        )
         env = await Get(EnvironmentVars, EnvironmentVarsRequest(env_names))
         process = await Get(
             Process,
@@ -154,13 +170,17 @@ async def push_hostprocess_image(
                 description=f"Push {address} to {registry.address}",
             ),
         )
-        names = tuple(f"{registry.address}/{repository}:{tag}" for tag in tags) or (f"{registry.address}/{repository}@{digest}",)
+        names = tuple(f"{registry.address}/{repository}:{tag}" for tag in tags) or (
+            f"{registry.address}/{repository}@{digest}",
+        )
         jobs.append(
             PublishPackages(
                 names=names,
                 process=InteractiveProcess.from_process(process),
                 description=f"{registry.address} as {digest}",
-                data=PublishOutputData({"digest": digest, "registry": registry.address, "repository": repository}),
+                data=PublishOutputData(
+                    {"digest": digest, "registry": registry.address, "repository": repository}
+                ),
             )
         )
     return PublishProcesses(jobs)

@@ -5,6 +5,7 @@ credential helper) set up works unchanged: `credHelpers[<host>]`, then `credsSto
 `auths[<host>]`. Secrets are kept out of every repr and error message, since build tools
 print both.
 """
+
 from __future__ import annotations
 
 import base64

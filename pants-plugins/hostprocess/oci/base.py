@@ -4,6 +4,7 @@ Like Microsoft's, it holds `Files/` only: licence texts and the five registry hi
 parentless Windows layer must carry. The hives are valid empty regf files rather than
 zero-byte placeholders, which Windows Server 2025 rejects.
 """
+
 from __future__ import annotations
 
 from hostprocess.oci.hive import empty_hive

@@ -3,6 +3,7 @@
 Each command reads only its arguments and declared input files and writes only under its
 output path, so Pants can cache the result by digest and replay it on any machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,13 @@ def _write_layer_dir(files: Sequence[LayerFile], args: argparse.Namespace, *, ba
     blob = out / blob_path(digests.digest)
     blob.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp.name, blob)
-    layer = Layer(digests.digest, digests.size, digests.diff_id, Compression(args.compression), args.created_by)
+    layer = Layer(
+        digests.digest,
+        digests.size,
+        digests.diff_id,
+        Compression(args.compression),
+        args.created_by,
+    )
     (out / LAYER_JSON).write_text(json.dumps(layer.to_json(), sort_keys=True, indent=2) + "\n")
 
 
@@ -99,7 +106,10 @@ def cmd_pull(args: argparse.Namespace) -> None:
 def cmd_push(args: argparse.Namespace) -> None:
     """Push the layout's image; credentials come from the environment, never from argv."""
     credentials = find_credentials(
-        args.registry, username_env=args.username_env, password_env=args.password_env, env=helper_env(os.environ)
+        args.registry,
+        username_env=args.username_env,
+        password_env=args.password_env,
+        env=helper_env(os.environ),
     )
     client = RegistryClient(
         args.registry,
@@ -110,10 +120,14 @@ def cmd_push(args: argparse.Namespace) -> None:
     )
     result = client.push(Path(args.layout), args.repository, args.tag, mount_from=args.mount_from)
     if result.blobs_uploaded:
-        print(f"Uploaded {result.blobs_uploaded} blobs ({result.bytes_uploaded} bytes); "
-              f"{result.blobs_skipped} already present, {result.blobs_mounted} mounted.")
+        print(
+            f"Uploaded {result.blobs_uploaded} blobs ({result.bytes_uploaded} bytes); "
+            f"{result.blobs_skipped} already present, {result.blobs_mounted} mounted."
+        )
     else:
-        print(f"Nothing to upload: all {result.blobs_skipped + result.blobs_mounted} blobs were already present.")
+        print(
+            f"Nothing to upload: all {result.blobs_skipped + result.blobs_mounted} blobs were already present."
+        )
     for reference, digest in result.references.items():
         print(f"{reference} -> {digest}")
     if args.record:

@@ -5,6 +5,7 @@ program (`powershell.exe`) or a file of the image, looked up in the working dire
 (the image's mount point) and then PATH. A relative program that is neither is almost
 always a packaging mistake that would only show up on a node.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Sequence
@@ -26,7 +27,7 @@ def _normalise(program: str) -> str:
     """Lower-case, `/`-separated, relative to the image root."""
     path = program.replace("\\", "/").lower()
     if path.startswith(MOUNT_POINT):
-        path = path[len(MOUNT_POINT):]
+        path = path[len(MOUNT_POINT) :]
     while path.startswith("./") or path.startswith("/"):
         path = path[2:] if path.startswith("./") else path[1:]
     return path

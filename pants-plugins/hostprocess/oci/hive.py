@@ -137,9 +137,7 @@ def _validate_key_name(name: str) -> bytes:
     strings in many consumers, so neither may appear in a key name.
     """
     if not 1 <= len(name) <= MAX_KEY_NAME_LENGTH:
-        raise ValueError(
-            f"key name must be 1..{MAX_KEY_NAME_LENGTH} characters, got {len(name)}"
-        )
+        raise ValueError(f"key name must be 1..{MAX_KEY_NAME_LENGTH} characters, got {len(name)}")
     if not name.isascii():
         raise ValueError(f"key name must be ASCII: {name!r}")
     if "\\" in name or "\0" in name:
@@ -160,8 +158,7 @@ def _access_allowed_ace(sid: bytes) -> bytes:
     """Grant KEY_ALL_ACCESS to ``sid``, inherited by subkeys created later."""
     size = ACE_HEADER.size + len(sid)
     return (
-        ACE_HEADER.pack(ACCESS_ALLOWED_ACE_TYPE, CONTAINER_INHERIT_ACE, size, KEY_ALL_ACCESS)
-        + sid
+        ACE_HEADER.pack(ACCESS_ALLOWED_ACE_TYPE, CONTAINER_INHERIT_ACE, size, KEY_ALL_ACCESS) + sid
     )
 
 
@@ -184,9 +181,7 @@ def _security_descriptor() -> bytes:
     owner_offset = SD_HEADER.size
     group_offset = owner_offset + len(owner)
     dacl_offset = group_offset + len(group)
-    header = SD_HEADER.pack(
-        SD_REVISION, 0, SD_CONTROL, owner_offset, group_offset, 0, dacl_offset
-    )
+    header = SD_HEADER.pack(SD_REVISION, 0, SD_CONTROL, owner_offset, group_offset, 0, dacl_offset)
     return header + owner + group + dacl
 
 

@@ -5,6 +5,7 @@ single manifest without platform information, so nothing here ever writes a plat
 an `os.version` or an index wrapper; the config still names `os` and `architecture`
 because the unpacker reads them to pick the Windows snapshotter.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -77,7 +78,11 @@ class Descriptor:
         return cls(media_type, sha256_digest(data), len(data))
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         return out
@@ -223,7 +228,10 @@ def build_config(
             "config": merge_runtime(parent.get("config") or {}, runtime),
             "rootfs": {
                 "type": "layers",
-                "diff_ids": [*parent.get("rootfs", {}).get("diff_ids", []), *(layer.diff_id for layer in layers)],
+                "diff_ids": [
+                    *parent.get("rootfs", {}).get("diff_ids", []),
+                    *(layer.diff_id for layer in layers),
+                ],
             },
             "history": [
                 *parent.get("history", []),
@@ -236,7 +244,9 @@ def build_config(
 def _parent_config(parent: Image, architecture: str) -> Mapping[str, Any]:
     config = json.loads(parent.config)
     if config.get("os") != "windows":
-        raise ValueError(f"the base image is for {config.get('os')!r}, not Windows: use a Windows image as a base")
+        raise ValueError(
+            f"the base image is for {config.get('os')!r}, not Windows: use a Windows image as a base"
+        )
     if config.get("architecture") != architecture:
         raise ValueError(
             f"the base image is for {config.get('architecture')!r}, but this image is for "
@@ -262,7 +272,9 @@ def build_image(
     """
     media_types = MEDIA_TYPES[media_family]
     parent_config = _parent_config(parent, architecture) if parent else None
-    config = build_config(runtime, layers, architecture=architecture, created=created, parent_config=parent_config)
+    config = build_config(
+        runtime, layers, architecture=architecture, created=created, parent_config=parent_config
+    )
     all_layers = (*(parent.layers if parent else ()), *layers)
     manifest: dict[str, Any] = {
         "schemaVersion": 2,
@@ -308,7 +320,9 @@ def image_from_manifest(manifest: bytes, config: bytes) -> Image:
         raise ValueError(f"not a single image manifest (media type {parsed.get('mediaType')!r})")
     diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
     if len(diff_ids) != len(parsed["layers"]):
-        raise ValueError(f"the config lists {len(diff_ids)} diff_ids for {len(parsed['layers'])} layers")
+        raise ValueError(
+            f"the config lists {len(diff_ids)} diff_ids for {len(parsed['layers'])} layers"
+        )
     layers = tuple(
         Layer(d["digest"], d["size"], diff_id, compression_of(d["mediaType"]), created_by="")
         for d, diff_id in zip(parsed["layers"], diff_ids)

@@ -6,6 +6,7 @@ a platform. Archives are tars of the layout written with fixed metadata, so thei
 depend only on the image; the docker-archive adds Docker's `manifest.json` beside the
 layout, which is what `docker load` reads and what Microsoft's own build script emits.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,9 @@ def index_json(image: Image, tags: Sequence[str]) -> bytes:
     manifest = image.manifest_descriptor
     if tags:
         entries = [
-            Descriptor(manifest.media_type, manifest.digest, manifest.size, {REF_NAME: tag}).to_json()
+            Descriptor(
+                manifest.media_type, manifest.digest, manifest.size, {REF_NAME: tag}
+            ).to_json()
             for tag in tags
         ]
     else:
@@ -114,7 +117,9 @@ def write_archive(
         raise
 
 
-def _write_archive_entries(tar: TarWriter, layout: Path, extra_files: Mapping[str, bytes], mtime: int) -> None:
+def _write_archive_entries(
+    tar: TarWriter, layout: Path, extra_files: Mapping[str, bytes], mtime: int
+) -> None:
     for name, data in sorted(extra_files.items()):
         tar.add_bytes(name, data, mtime=mtime, pax_records={})
     for rel in _layout_entries(layout):

@@ -10,6 +10,7 @@ Each problem is a `WindowsPathError` whose `rule` is a stable identifier (see `R
 `PathWarning`s for paths that are valid but long. The time taken grows linearly with the
 number of paths, so trees of 10^5 files check in well under a second.
 """
+
 from __future__ import annotations
 
 import re

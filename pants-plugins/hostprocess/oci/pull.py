@@ -4,6 +4,7 @@ The result is a directory holding the manifest and config bytes and every layer 
 under `blobs/sha256/`, which the Pants rules cache by the pinned digest: once pulled, a
 base never touches the network again.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,14 +32,18 @@ class PulledImage:
     bytes: int
 
 
-def pull_base(client: RegistryClient, reference: Reference, architecture: str, out: Path) -> PulledImage:
+def pull_base(
+    client: RegistryClient, reference: Reference, architecture: str, out: Path
+) -> PulledImage:
     """Write `reference`'s manifest, config and layers under `out`, checking it is Windows."""
     if not reference.digest:
         raise BaseImageError(f"{reference} is not pinned by digest")
     manifest = client.pull_manifest(reference.repository, reference.digest)
     parsed = json.loads(manifest)
     media_type = parsed.get("mediaType")
-    if media_type in (INDEX_MEDIA_TYPE, DOCKER_LIST) or (media_type is None and "manifests" in parsed):
+    if media_type in (INDEX_MEDIA_TYPE, DOCKER_LIST) or (
+        media_type is None and "manifests" in parsed
+    ):
         raise BaseImageError(_index_message(reference, manifest))
     if manifest_family(parsed) is None:
         raise BaseImageError(f"{reference} is a {media_type!r}, not an image manifest")
@@ -72,8 +77,14 @@ def _index_message(reference: Reference, index: bytes) -> str:
     entries = []
     for entry in json.loads(index).get("manifests", []):
         platform = entry.get("platform", {})
-        described = "/".join(filter(None, (platform.get("os"), platform.get("architecture"), platform.get("os.version"))))
-        entries.append(f"  {reference.registry}/{reference.repository}@{entry.get('digest')} ({described or 'no platform'})")
+        described = "/".join(
+            filter(
+                None, (platform.get("os"), platform.get("architecture"), platform.get("os.version"))
+            )
+        )
+        entries.append(
+            f"  {reference.registry}/{reference.repository}@{entry.get('digest')} ({described or 'no platform'})"
+        )
     return (
         f"{reference} is an image index (a manifest list), not a single image: pin the digest of "
         f"the Windows image manifest for your architecture instead:\n" + "\n".join(entries)

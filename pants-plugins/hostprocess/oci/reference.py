@@ -6,6 +6,7 @@ registry only when the first component looks like a host (it has a `.` or a `:`,
 explicit registry, so a reference without one keeps `registry=None` rather than gaining
 Docker Hub's `docker.io/library/` defaults.
 """
+
 from __future__ import annotations
 
 import ipaddress

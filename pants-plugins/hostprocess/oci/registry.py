@@ -8,6 +8,7 @@ with exponential backoff and jitter within a time budget; chunked uploads resume
 registry's `Range` rather than starting over. Credentials and tokens appear only in
 `Authorization` headers, never in errors, logs or reprs.
 """
+
 from __future__ import annotations
 
 import base64
@@ -211,7 +212,9 @@ class RegistryClient:
             raise ValueError(f"chunk_size must be positive, not {chunk_size}")
         self.registry = registry
         self._plain_http_allowed = insecure or is_loopback(registry)
-        self._transport = _Transport(registry, _tls_context(ca_bundle, verify=not insecure), timeout)
+        self._transport = _Transport(
+            registry, _tls_context(ca_bundle, verify=not insecure), timeout
+        )
         self._auth = _Auth(registry, credentials, self._transport)
         self._retry = retry
         self._chunk_size = chunk_size

@@ -5,6 +5,7 @@ their path relative to the image's directory; packages at their output path with
 package target's default output directory. Every destination is checked against Windows'
 rules here, before a layer is built, so mistakes name the target and the source file.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,7 +28,12 @@ from pants.engine.target import (
     Targets,
 )
 
-from hostprocess.oci.paths import WindowsPathError, find_path_problems, find_path_warnings, fold_case
+from hostprocess.oci.paths import (
+    WindowsPathError,
+    find_path_problems,
+    find_path_warnings,
+    fold_case,
+)
 from hostprocess.target_types import HostProcessImageDependenciesField
 
 logger = logging.getLogger(__name__)
@@ -46,15 +52,20 @@ def windows_path(destination: str) -> str:
 class InvalidImagePathError(ImageBuildError):
     """Files whose destinations cannot exist on Windows (see `hostprocess.oci.paths`)."""
 
-    def __init__(self, address: Address, problems: Sequence[WindowsPathError], sources: Mapping[str, str]) -> None:
+    def __init__(
+        self, address: Address, problems: Sequence[WindowsPathError], sources: Mapping[str, str]
+    ) -> None:
         self.problems = tuple(problems)
-        lines = [f"  {windows_path(p.path)} (from {sources.get(p.path, p.path)}): {p}" for p in problems[:MAX_LISTED]]
+        lines = [
+            f"  {windows_path(p.path)} (from {sources.get(p.path, p.path)}): {p}"
+            for p in problems[:MAX_LISTED]
+        ]
         if len(problems) > MAX_LISTED:
             lines.append(f"  ... and {len(problems) - MAX_LISTED} more")
         super().__init__(
             f"The `dependencies` of the `hostprocess_image` target {address} put files where "
             f"Windows cannot have them:\n" + "\n".join(lines) + "\nRename the files, or move "
-            f"them with a `relocated_files` target."
+            "them with a `relocated_files` target."
         )
 
 
@@ -85,10 +96,12 @@ def destination_paths(address: Address, files: Sequence[str]) -> tuple[str, ...]
             f"path relative to that directory. Move these files under it with a `relocated_files` "
             f"target (`src`/`dest`), or declare the image in a BUILD file higher up."
         )
-    return tuple(f[len(prefix):] for f in files)
+    return tuple(f[len(prefix) :] for f in files)
 
 
-def check_destinations(address: Address, destinations: Sequence[str], sources: Sequence[str]) -> None:
+def check_destinations(
+    address: Address, destinations: Sequence[str], sources: Sequence[str]
+) -> None:
     """Refuse paths Windows cannot hold; warn about paths that need long-path support."""
     problems = find_path_problems(destinations)
     if problems:
@@ -118,13 +131,15 @@ async def _closure(owner: Address, roots: Addresses) -> tuple[list[Target], list
     with_files: list[Target] = []
     packages: list[PackageFieldSet] = []
     while frontier:
-        field_sets = await Get(FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, frontier))
+        field_sets = await Get(
+            FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, frontier)
+        )
         descend = []
         for target, sets in zip(frontier, field_sets.collection):
             if target.has_field(HostProcessImageDependenciesField):
                 raise ImageBuildError(
                     f"The `hostprocess_image` target {owner} depends on the image {target.address}: "
-                    f"to build on another image, set `base=\"{target.address}\"` instead."
+                    f'to build on another image, set `base="{target.address}"` instead.'
                 )
             if sets:
                 packages.append(sets[0])  # a package carries its own inputs: do not descend
@@ -133,7 +148,9 @@ async def _closure(owner: Address, roots: Addresses) -> tuple[list[Target], list
                 with_files.append(target)
             if target.has_field(Dependencies):
                 descend.append(target)
-        dependencies = await MultiGet(Get(Targets, DependenciesRequest(t[Dependencies])) for t in descend)
+        dependencies = await MultiGet(
+            Get(Targets, DependenciesRequest(t[Dependencies])) for t in descend
+        )
         frontier = [d for deps in dependencies for d in deps if d.address not in seen]
         seen.update(d.address for d in frontier)
     return with_files, packages

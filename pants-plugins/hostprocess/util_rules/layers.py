@@ -4,6 +4,7 @@ A layer process sees only the tool and the layer's own files, and writes the blo
 `blobs/sha256/<hex>` plus a small `layer.json`, so its result is cached (locally and
 remotely) by the digest of exactly those inputs; layers of one image build in parallel.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,18 +64,28 @@ class FilesLayerRequest:
     settings: BuildSettings
 
 
-def _layer_argv(subsystem: HostProcessSubsystem, settings: BuildSettings, created_by: str) -> tuple[str, ...]:
+def _layer_argv(
+    subsystem: HostProcessSubsystem, settings: BuildSettings, created_by: str
+) -> tuple[str, ...]:
     return (
-        "--out", OUT,
-        "--created-by", created_by,
-        "--compression", subsystem.compression.value,
-        "--level", str(subsystem.compression_level),
-        "--mtime", str(settings.mtime),
-        "--threads", "{pants_concurrency}",
+        "--out",
+        OUT,
+        "--created-by",
+        created_by,
+        "--compression",
+        subsystem.compression.value,
+        "--level",
+        str(subsystem.compression_level),
+        "--mtime",
+        str(settings.mtime),
+        "--threads",
+        "{pants_concurrency}",
     )
 
 
-async def _run_layer_process(tool: ImageTool, argv: tuple[str, ...], input_digest: Digest, description: str) -> BuiltLayer:
+async def _run_layer_process(
+    tool: ImageTool, argv: tuple[str, ...], input_digest: Digest, description: str
+) -> BuiltLayer:
     result = await Get(
         ProcessResult,
         VenvPexProcess(
@@ -116,8 +127,11 @@ async def build_base_layer(
     )
     argv = (
         "base-layer",
-        "--cc0", CC0_LEGALCODE,
-        *_layer_argv(subsystem, request.settings, "hostprocess: base layer (licences, empty registry hives)"),
+        "--cc0",
+        CC0_LEGALCODE,
+        *_layer_argv(
+            subsystem, request.settings, "hostprocess: base layer (licences, empty registry hives)"
+        ),
     )
     return await _run_layer_process(tool, argv, cc0.digest, "Building the HostProcess base layer")
 
@@ -126,7 +140,12 @@ async def build_base_layer(
 async def build_files_layer(
     request: FilesLayerRequest, tool: ImageTool, subsystem: HostProcessSubsystem
 ) -> BuiltLayer:
-    argv = ("layer", "--root", "root", *_layer_argv(subsystem, request.settings, request.created_by))
+    argv = (
+        "layer",
+        "--root",
+        "root",
+        *_layer_argv(subsystem, request.settings, request.created_by),
+    )
     tree = await Get(Digest, AddPrefix(request.tree, "root"))
     return await _run_layer_process(tool, argv, tree, request.description)
 

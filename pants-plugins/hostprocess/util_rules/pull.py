@@ -4,13 +4,21 @@ The process's only inputs are the reference (with its digest), the architecture 
 locations of Docker's credentials, so Pants caches the verified blobs by digest: after the
 first build, the base comes from the cache (local or remote) without touching the network.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import Digest, DigestContents, DigestSubset, GlobMatchErrorBehavior, PathGlobs, RemovePrefix
+from pants.engine.fs import (
+    Digest,
+    DigestContents,
+    DigestSubset,
+    GlobMatchErrorBehavior,
+    PathGlobs,
+    RemovePrefix,
+)
 from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
@@ -44,8 +52,18 @@ async def pull_external_base(
 ) -> ExternalBase:
     reference = Reference.parse(request.reference)
     assert reference.registry is not None and reference.digest is not None
-    registry = next((r for r in subsystem.registries().by_alias if r.address == reference.registry), None)
-    argv = ["pull", "--reference", str(reference), "--architecture", request.architecture, "--out", OUT]
+    registry = next(
+        (r for r in subsystem.registries().by_alias if r.address == reference.registry), None
+    )
+    argv = [
+        "pull",
+        "--reference",
+        str(reference),
+        "--architecture",
+        request.architecture,
+        "--out",
+        OUT,
+    ]
     input_digest = None
     if registry and registry.insecure:
         argv.append("--insecure")
@@ -73,11 +91,18 @@ async def pull_external_base(
         ),
     )
     small, blobs = await MultiGet(
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{OUT}/{MANIFEST_FILE}", f"{OUT}/{CONFIG_FILE}"]))),
+        Get(
+            Digest,
+            DigestSubset(
+                result.output_digest, PathGlobs([f"{OUT}/{MANIFEST_FILE}", f"{OUT}/{CONFIG_FILE}"])
+            ),
+        ),
         Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{OUT}/blobs/**"]))),
     )
     contents = {fc.path: fc.content for fc in await Get(DigestContents, Digest, small)}
-    image = image_from_manifest(contents[f"{OUT}/{MANIFEST_FILE}"], contents[f"{OUT}/{CONFIG_FILE}"])
+    image = image_from_manifest(
+        contents[f"{OUT}/{MANIFEST_FILE}"], contents[f"{OUT}/{CONFIG_FILE}"]
+    )
     return ExternalBase(image, await Get(Digest, RemovePrefix(blobs, OUT)))
 
 

@@ -4,6 +4,7 @@ Its sources are read from the installed plugin and its third-party requirements 
 the `hostprocess-tool` resolve's lockfile, so the tool (and therefore every layer's bytes)
 is pinned by content and shared through Pants' caches.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,7 +62,9 @@ async def build_image_tool(python_setup: PythonSetup) -> ImageTool:
                 from_superset=Resolve(TOOL_RESOLVE, use_entire_lockfile=False),
                 description_of_origin="the hostprocess image tool",
             ),
-            interpreter_constraints=InterpreterConstraints(ics or python_setup.interpreter_constraints),
+            interpreter_constraints=InterpreterConstraints(
+                ics or python_setup.interpreter_constraints
+            ),
             main=TOOL_MAIN,
             sources=sources,
         ),
