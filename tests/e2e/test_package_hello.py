@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Checkout, load_json
+from e2e.checkout import Checkout, copy_repo, load_json
 
 # The built-in base layer is a pure function of the tool and cc0-legalcode.txt: the same
 # bytes on every machine, every checkout path, every run.
@@ -54,8 +54,6 @@ def assert_no_platform(value: Any, where: str) -> None:
 
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Checkout:
-    from conftest import copy_repo
-
     checkout = copy_repo(tmp_path_factory.mktemp("e2e") / "repo")
     result = checkout.pants("package", "examples:hello")
     assert "Image digest: sha256:" in result.stdout

@@ -25,7 +25,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -33,13 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 import pytest
-from conftest import Checkout, copy_repo, load_json
-
-# Under Pants `tests/` is a source root; under plain pytest, make it (and the plugin) importable.
-_TESTS = Path(__file__).resolve().parent.parent
-for _path in (_TESTS, _TESTS.parent / "pants-plugins"):
-    if _path.is_dir() and str(_path) not in sys.path:
-        sys.path.append(str(_path))
+from e2e.checkout import Checkout, copy_repo, load_json
 
 # Registered before its import, so that the helpers' own asserts explain their failures.
 pytest.register_assert_rewrite("oci.registry_servers")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import Checkout, copy_repo, load_json
+from e2e.checkout import Checkout, copy_repo, load_json
 
 BUILDGRID_VERSION = "0.8.16"  # the version .ci/run installs
 TARGETS = ("examples:hello", "examples/node-agent:node-agent")

@@ -11,7 +11,7 @@ import io
 import tarfile
 from typing import Callable
 
-from conftest import Checkout, load_json
+from e2e.checkout import Checkout, load_json
 
 
 def dist_digests(checkout: Checkout) -> dict[str, str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import Checkout, copy_repo, load_json
+from e2e.checkout import Checkout, copy_repo, load_json
 
 BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"
 

@@ -8,7 +8,7 @@ its certificate in the `x5c` header that the registry checks against its rootcer
 A loopback HTTP proxy records requests and injects faults. Each server keeps its state
 under a temporary directory, and a server that does not come up fails the test with its log.
 
-Test modules load this file with `pytest_plugins = ["registry_servers"]`.
+Test modules load this file with `pytest_plugins = ["oci.registry_servers"]`.
 """
 from __future__ import annotations
 

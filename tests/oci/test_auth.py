@@ -29,8 +29,8 @@ from hostprocess.oci.auth import (
 from hostprocess.oci.registry import RegistryClient, RegistryError
 
 # Registered before its import, so that the helpers' own asserts explain their failures.
-pytest.register_assert_rewrite("registry_servers")
-from registry_servers import (  # noqa: E402
+pytest.register_assert_rewrite("oci.registry_servers")
+from oci.registry_servers import (  # noqa: E402
     BASIC_PASSWORD,
     BASIC_USER,
     IDENTITY_TOKEN,
@@ -44,7 +44,7 @@ from registry_servers import (  # noqa: E402
     unique_repository,
 )
 
-pytest_plugins = ["registry_servers"]
+pytest_plugins = ["oci.registry_servers"]
 
 HOST = "registry.example.com:5000"
 WRONG_PASSWORD = "wrong-Pa55-do-not-print"

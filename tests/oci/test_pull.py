@@ -37,10 +37,10 @@ from hostprocess.oci.pull import BaseImageError, PulledImage, pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
 
-pytest.register_assert_rewrite("registry_servers")
-from registry_servers import BuiltImage, RegistryServer, build_layout, unique_repository  # noqa: E402
+pytest.register_assert_rewrite("oci.registry_servers")
+from oci.registry_servers import BuiltImage, RegistryServer, build_layout, unique_repository  # noqa: E402
 
-pytest_plugins = ["registry_servers"]
+pytest_plugins = ["oci.registry_servers"]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

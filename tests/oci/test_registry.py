@@ -35,8 +35,8 @@ from hostprocess.oci.registry import (
 )
 
 # Registered before its import, so that the helpers' own asserts explain their failures.
-pytest.register_assert_rewrite("registry_servers")
-from registry_servers import (  # noqa: E402
+pytest.register_assert_rewrite("oci.registry_servers")
+from oci.registry_servers import (  # noqa: E402
     BASIC_PASSWORD,
     BASIC_USER,
     CORRUPT,
@@ -57,7 +57,7 @@ from registry_servers import (  # noqa: E402
     unique_repository,
 )
 
-pytest_plugins = ["registry_servers"]
+pytest_plugins = ["oci.registry_servers"]
 
 MIB = 1 << 20
 FAST_RETRY = Retry(total_seconds=20, first_delay=0.01, max_delay=0.2)
