@@ -14,22 +14,18 @@ from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.engine.fs import (
     AddPrefix,
     Digest,
-    DigestContents,
-    DigestSubset,
     GlobMatchErrorBehavior,
     PathGlobs,
-    RemovePrefix,
     Snapshot,
 )
 from pants.engine.process import ProcessResult
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
 from hostprocess.oci.image import Layer
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.util_rules.tool import ImageTool
+from hostprocess.util_rules.tool import TOOL_OUT, ImageTool, ToolOutput, ToolOutputRequest
 
-OUT = "out"
 LAYER_JSON = "layer.json"
 CC0_LEGALCODE = "cc0-legalcode.txt"
 # The tool writes the same bytes whatever its thread count, so this only affects speed.
@@ -69,7 +65,7 @@ def _layer_argv(
 ) -> tuple[str, ...]:
     return (
         "--out",
-        OUT,
+        TOOL_OUT,
         "--created-by",
         created_by,
         "--compression",
@@ -92,22 +88,14 @@ async def _run_layer_process(
             tool.pex,
             argv=argv,
             input_digest=input_digest,
-            output_directories=(OUT,),
+            output_directories=(TOOL_OUT,),
             description=description,
             level=LogLevel.INFO,
             concurrency_available=TOOL_THREADS,
         ),
     )
-    # Read only the small JSON file; the blob itself never passes through this process.
-    meta_digest, blobs_subset = await MultiGet(
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{OUT}/{LAYER_JSON}"]))),
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{OUT}/blobs/**"]))),
-    )
-    meta, blobs = await MultiGet(
-        Get(DigestContents, Digest, meta_digest),
-        Get(Digest, RemovePrefix(blobs_subset, OUT)),
-    )
-    return BuiltLayer(Layer.from_json(json.loads(meta[0].content)), blobs)
+    output = await Get(ToolOutput, ToolOutputRequest(result.output_digest, (LAYER_JSON,)))
+    return BuiltLayer(Layer.from_json(json.loads(output.metadata[LAYER_JSON])), output.blobs)
 
 
 @rule(desc="Build the base layer", level=LogLevel.DEBUG)

@@ -13,14 +13,11 @@ from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import (
     Digest,
-    DigestContents,
-    DigestSubset,
     GlobMatchErrorBehavior,
     PathGlobs,
-    RemovePrefix,
 )
 from pants.engine.process import ProcessResult
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
 from hostprocess.oci.image import Image, image_from_manifest
@@ -28,9 +25,7 @@ from hostprocess.oci.pull import CONFIG_FILE, MANIFEST_FILE
 from hostprocess.oci.reference import Reference
 from hostprocess.registries import CREDENTIAL_LOCATIONS, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.util_rules.tool import ImageTool
-
-OUT = "out"
+from hostprocess.util_rules.tool import TOOL_OUT, ImageTool, ToolOutput, ToolOutputRequest
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,7 @@ async def pull_external_base(
         "--architecture",
         request.architecture,
         "--out",
-        OUT,
+        TOOL_OUT,
     ]
     input_digest = None
     if registry and registry.insecure:
@@ -85,25 +80,16 @@ async def pull_external_base(
             argv=argv,
             input_digest=input_digest,
             extra_env=credential_env(env),
-            output_directories=(OUT,),
+            output_directories=(TOOL_OUT,),
             description=f"Pulling the base image {reference} ({request.description_of_origin})",
             level=LogLevel.INFO,
         ),
     )
-    small, blobs = await MultiGet(
-        Get(
-            Digest,
-            DigestSubset(
-                result.output_digest, PathGlobs([f"{OUT}/{MANIFEST_FILE}", f"{OUT}/{CONFIG_FILE}"])
-            ),
-        ),
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{OUT}/blobs/**"]))),
+    output = await Get(
+        ToolOutput, ToolOutputRequest(result.output_digest, (MANIFEST_FILE, CONFIG_FILE))
     )
-    contents = {fc.path: fc.content for fc in await Get(DigestContents, Digest, small)}
-    image = image_from_manifest(
-        contents[f"{OUT}/{MANIFEST_FILE}"], contents[f"{OUT}/{CONFIG_FILE}"]
-    )
-    return ExternalBase(image, await Get(Digest, RemovePrefix(blobs, OUT)))
+    image = image_from_manifest(output.metadata[MANIFEST_FILE], output.metadata[CONFIG_FILE])
+    return ExternalBase(image, output.blobs)
 
 
 def rules():

@@ -16,8 +16,17 @@ from pants.backend.python.util_rules import pex
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex
 from pants.backend.python.util_rules.pex_requirements import PexRequirements, Resolve
-from pants.engine.fs import CreateDigest, Digest, FileContent
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.fs import (
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestSubset,
+    FileContent,
+    PathGlobs,
+    RemovePrefix,
+)
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.frozendict import FrozenDict
 
 import hostprocess.oci
 
@@ -26,9 +35,47 @@ TOOL_REQUIREMENTS = ("isal", "zstandard")
 TOOL_MAIN = EntryPoint("hostprocess.oci.cli", "main")
 
 
+# Where every tool command that writes blobs puts its results.
+TOOL_OUT = "out"
+
+
 @dataclass(frozen=True)
 class ImageTool:
     pex: VenvPex
+
+
+@dataclass(frozen=True)
+class ToolOutputRequest:
+    """A tool process's `out/` directory: some small metadata files, and `blobs/`."""
+
+    output_digest: Digest
+    metadata: tuple[str, ...]  # file names under out/
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    metadata: FrozenDict[str, bytes]  # file name -> content
+    blobs: Digest  # blobs/sha256/<hex>, ready to merge into an OCI layout
+
+
+@rule(desc="Read a tool process's output")
+async def read_tool_output(request: ToolOutputRequest) -> ToolOutput:
+    """Only the metadata is read into memory; blobs stay digests in Pants' store."""
+    small, blobs = await MultiGet(
+        Get(
+            Digest,
+            DigestSubset(
+                request.output_digest,
+                PathGlobs([f"{TOOL_OUT}/{name}" for name in request.metadata]),
+            ),
+        ),
+        Get(Digest, DigestSubset(request.output_digest, PathGlobs([f"{TOOL_OUT}/blobs/**"]))),
+    )
+    contents, blobs = await MultiGet(
+        Get(DigestContents, Digest, small), Get(Digest, RemovePrefix(blobs, TOOL_OUT))
+    )
+    prefix = f"{TOOL_OUT}/"
+    return ToolOutput(FrozenDict({fc.path[len(prefix) :]: fc.content for fc in contents}), blobs)
 
 
 def core_sources() -> CreateDigest:
