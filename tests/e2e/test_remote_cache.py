@@ -19,10 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import socket
-import subprocess
 import tarfile
 import time
 import zipfile
@@ -31,9 +28,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from e2e.buildgrid import BuildGrid
 from e2e.checkout import Checkout, copy_repo, load_json
 
-BUILDGRID_VERSION = "0.8.16"  # the version .ci/run installs
 TARGETS = ("examples:hello", "examples/node-agent:node-agent")
 IMAGES = ("examples/hello", "examples.node-agent/node-agent")  # output paths under dist/
 # Descriptions of the processes our rules run (util_rules/tool.py, layers.py, pull.py and
@@ -56,90 +53,6 @@ LOOKUP = re.compile(r"\b(Starting|Canceled): Remote cache lookup for: (.*)$")
 OUTCOME = re.compile(r'remote cache (hit|miss) for: "((?:[^"\\]|\\.)*)"')
 COMPLETED = re.compile(r"\[INFO\] Completed: (.*)$")
 COUNTER = re.compile(r"^  ([a-z_]+): (\d+)$")
-
-
-def bgd_command() -> Path:
-    cache = Path(os.environ.get("HOSTPROCESS_CACHE_DIR") or Path.home() / ".cache" / "hostprocess")
-    bgd = cache / "buildgrid-venv" / "bin" / "bgd"
-    if not os.access(bgd, os.X_OK):
-        pytest.fail(
-            f"BuildGrid is not installed at {bgd}. `.ci/run` installs it; by hand:\n"
-            f"  $(pyenv root)/versions/3.12.1/bin/python3.12 -m venv {bgd.parent.parent}\n"
-            f"  PIP_CONFIG_FILE=/dev/null {bgd.parent}/pip install buildgrid=={BUILDGRID_VERSION}"
-        )
-    return bgd
-
-
-class BuildGrid:
-    """`bgd server start` serving CAS, ByteStream and ActionCache (no execution) on loopback."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.address = f"grpc://127.0.0.1:{self.port}"
-        self.log = root / "bgd.log"
-        self.config = root / "bgd.yml"
-        self.config.write_text(
-            "description: hostprocess remote cache test\n"
-            "server:\n"
-            "  - !channel\n"
-            f'    address: "127.0.0.1:{self.port}"\n'
-            "    insecure-mode: true\n"
-            "authorization:\n"
-            "  method: none\n"
-            "monitoring:\n"
-            "  enabled: false\n"
-            "storages:\n"
-            "  - !disk-storage &cas\n"
-            f"    path: {json.dumps(str(root / 'cas'))}\n"
-            "caches:\n"
-            "  - !lru-action-cache &ac\n"
-            "    storage: *cas\n"
-            "    max-cached-refs: 10000\n"
-            "    allow-updates: true\n"
-            "    cache-failed-actions: false\n"
-            "instances:\n"
-            '  - name: ""\n'
-            "    services:\n"
-            "      - !action-cache\n"
-            "        cache: *ac\n"
-            "      - !cas\n"
-            "        storage: *cas\n"
-            "      - !bytestream\n"
-            "        storage: *cas\n"
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(bgd_command()), "server", "start", str(self.config)], stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"BuildGrid did not start on port {self.port}:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=20)
-        self.process = None
 
 
 @dataclass

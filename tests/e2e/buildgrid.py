@@ -1,0 +1,160 @@
+"""BuildGrid, a real REAPI server, provisioned and run on loopback for the end-to-end tests.
+
+BuildGrid's releases need CPython 3.12, which Pants 2.17's pex cannot resolve for, so it
+gets a virtualenv of its own, installed by pip from `3rdparty/python/buildgrid-requirements.txt`
+(every package pinned) the first time a test needs it. The virtualenv lives under
+`$HOSTPROCESS_CACHE_DIR` (default `~/.cache/hostprocess`), named by the requirements' digest,
+so a change of pins gets a new one and a warm machine reuses it at no cost. Concurrent test
+processes wait on a lock for one install.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REQUIREMENTS = Path("3rdparty/python/buildgrid-requirements.txt")
+PYTHON_VERSION = (3, 12)
+STARTUP_SECONDS = 90
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get("HOSTPROCESS_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "hostprocess"
+
+
+def find_python312() -> str:
+    """A working CPython 3.12: `python3.12` on PATH (not a pyenv shim for an unselected
+    version), else one under pyenv's versions."""
+    candidates = [shutil.which("python3.12") or ""]
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates += sorted(str(p) for p in Path(pyenv_root, "versions").glob("3.12*/bin/python3.12"))
+    check = "import sys; sys.exit(sys.version_info[:2] != (3, 12))"
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "-c", check], capture_output=True).returncode == 0:
+            return candidate
+    raise AssertionError(
+        "BuildGrid needs CPython 3.12, and neither a working python3.12 on PATH nor one under "
+        f"{pyenv_root}/versions was found. Install one (e.g. `pyenv install 3.12`) and re-run."
+    )
+
+
+def bgd_command(requirements: Path = REQUIREMENTS) -> Path:
+    """The `bgd` program of a BuildGrid virtualenv with exactly `requirements`, installed once."""
+    if not requirements.is_file():
+        raise AssertionError(f"{requirements} is missing: the test target must depend on it")
+    pins = requirements.read_bytes()
+    venv = cache_dir() / f"buildgrid-{hashlib.sha256(pins).hexdigest()[:16]}"
+    bgd, stamp = venv / "bin" / "bgd", venv / ".complete"
+    if stamp.is_file():
+        return bgd
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / ".buildgrid.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.is_file():
+            _install(venv, requirements)
+            stamp.touch()
+    return bgd
+
+
+def _install(venv: Path, requirements: Path) -> None:
+    print(f"Installing BuildGrid into {venv} (once per machine)...", flush=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([find_python312(), "-m", "venv", str(venv)], check=True)
+    env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    if os.environ.get("SSL_CERT_FILE") and not os.environ.get("PIP_CERT"):
+        env["PIP_CERT"] = os.environ["SSL_CERT_FILE"]
+    result = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "-r", str(requirements.resolve())],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise AssertionError(
+            f"Installing BuildGrid from {requirements} failed (exit {result.returncode}):\n"
+            f"{result.stdout}{result.stderr}"
+        )
+
+
+class BuildGrid:
+    """`bgd server start` serving CAS, ByteStream and ActionCache (no execution) on loopback."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.address = f"grpc://127.0.0.1:{self.port}"
+        self.log = root / "bgd.log"
+        self.config = root / "bgd.yml"
+        self.config.write_text(
+            "description: hostprocess remote cache test\n"
+            "server:\n"
+            "  - !channel\n"
+            f'    address: "127.0.0.1:{self.port}"\n'
+            "    insecure-mode: true\n"
+            "authorization:\n"
+            "  method: none\n"
+            "monitoring:\n"
+            "  enabled: false\n"
+            "storages:\n"
+            "  - !disk-storage &cas\n"
+            f"    path: {json.dumps(str(root / 'cas'))}\n"
+            "caches:\n"
+            "  - !lru-action-cache &ac\n"
+            "    storage: *cas\n"
+            "    max-cached-refs: 10000\n"
+            "    allow-updates: true\n"
+            "    cache-failed-actions: false\n"
+            "instances:\n"
+            '  - name: ""\n'
+            "    services:\n"
+            "      - !action-cache\n"
+            "        cache: *ac\n"
+            "      - !cas\n"
+            "        storage: *cas\n"
+            "      - !bytestream\n"
+            "        storage: *cas\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        bgd = bgd_command()
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(bgd), "server", "start", str(self.config)], stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"BuildGrid did not start on port {self.port}:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=20)
+        self.process = None
