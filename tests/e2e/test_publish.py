@@ -52,8 +52,8 @@ from oci.registry_servers import (  # noqa: E402
     random_faults,
     skopeo_inspect,
     skopeo_output,
-    tool,
 )
+from system_tools import system_tool  # noqa: E402
 
 pytest_plugins = ["oci.registry_servers"]
 
@@ -486,7 +486,7 @@ def test_publish_survives_dropped_connections_and_server_errors(
     assert_served_as_packaged(anonymous_registry.host, "fault/hello", site.layout, digest)
     pulled = tmp_path / "pulled"
     copy = subprocess.run(
-        [tool("skopeo", "skopeo"), "copy", "--retry-times", "0", "--preserve-digests", "--src-tls-verify=false",
+        [system_tool("skopeo"), "copy", "--retry-times", "0", "--preserve-digests", "--src-tls-verify=false",
          "--src-no-creds", f"docker://{anonymous_registry.host}/fault/hello:latest", f"oci:{pulled}:latest"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import socket
 import ssl
 import subprocess
@@ -38,6 +37,7 @@ from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
+from system_tools import system_tool
 
 BASIC_USER, BASIC_PASSWORD = "alice", "basic-secret-Pa55"
 TOKEN_USER, TOKEN_PASSWORD = "bob", "token-secret-Pa55"
@@ -46,11 +46,6 @@ TOKEN_SERVICE = "hostprocess-test-registry"
 TOKEN_ISSUER = "hostprocess-test-token-server"
 STARTUP_SECONDS = 20
 
-
-def tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH; install the Debian package {package}"
-    return path
 
 
 def run(argv: Sequence[str], *, stdin: bytes = b"") -> bytes:
@@ -83,7 +78,7 @@ class TlsFiles:
 
 
 def openssl(*args: str | Path, stdin: bytes = b"") -> bytes:
-    return run([tool("openssl", "openssl"), *map(str, args)], stdin=stdin)
+    return run([system_tool("openssl"), *map(str, args)], stdin=stdin)
 
 
 NEW_KEY = ("-newkey", "rsa:2048", "-nodes", "-sha256")
@@ -120,7 +115,7 @@ def make_tls(directory: Path) -> TlsFiles:
 
 def write_htpasswd(path: Path, users: dict[str, str]) -> None:
     """bcrypt entries (the registry accepts no other hash), made by apache2-utils' htpasswd."""
-    htpasswd = tool("htpasswd", "apache2-utils")
+    htpasswd = system_tool("htpasswd")
     lines = [
         run([htpasswd, "-niB", user], stdin=password.encode()).strip()
         for user, password in users.items()
@@ -158,7 +153,7 @@ def start_registry(
     relative_urls: bool = False,
 ) -> RegistryServer:
     """Start `docker-registry serve` on a free loopback port and wait until it answers."""
-    binary = tool("docker-registry", "docker-registry")
+    binary = system_tool("docker-registry")
     directory.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith("REGISTRY_")}
     for _ in range(3):  # another process may take the port between choosing and binding it
@@ -478,7 +473,7 @@ def skopeo_inspect(
     creds: str | None = None,
     cert_dir: Path | None = None,
 ) -> subprocess.CompletedProcess:
-    argv = [tool("skopeo", "skopeo"), "inspect", "--retry-times", "0"]
+    argv = [system_tool("skopeo"), "inspect", "--retry-times", "0"]
     argv += ["--raw"] if raw else []
     argv += ["--config"] if config else []
     argv += ["--cert-dir", str(cert_dir)] if cert_dir else ["--tls-verify=false"]

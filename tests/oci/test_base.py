@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import shutil
 import subprocess
 import tarfile
 import xml.etree.ElementTree as ET
@@ -21,6 +20,7 @@ import pytest
 from hostprocess.oci.base import LICENSE_TXT, base_layer_files
 from hostprocess.oci.compression import BlobDigests, Compression
 from hostprocess.oci.layer import write_layer
+from system_tools import system_tool
 
 BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"
 DEBIAN_CC0 = Path("/usr/share/common-licenses/CC0-1.0")
@@ -42,11 +42,6 @@ EXPECTED_MEMBERS = [
 def cc0(cc0_path: Path) -> bytes:
     return cc0_path.read_bytes()
 
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH; it is a required test dependency"
-    return path
 
 
 def _build(cc0: bytes, threads: int = 1) -> Tuple[bytes, BlobDigests]:
@@ -160,7 +155,7 @@ def test_hive_parses_with_hivexml(built: Tuple[bytes, BlobDigests], tmp_path: Pa
     _, contents = _contents(built[0])
     path = tmp_path / hive
     path.write_bytes(contents[f"Files/{HIVE_DIR}/{hive}"])
-    result = subprocess.run([_tool("hivexml"), str(path)], capture_output=True, check=False)
+    result = subprocess.run([system_tool("hivexml"), str(path)], capture_output=True, check=False)
     assert result.returncode == 0, result.stderr.decode()
     root = ET.fromstring(result.stdout)
     assert root.tag == "hive"
@@ -175,7 +170,7 @@ def test_gnu_tar_lists_base_layer(built: Tuple[bytes, BlobDigests], tmp_path: Pa
     path = tmp_path / "base.tar.gz"
     path.write_bytes(built[0])
     result = subprocess.run(
-        [_tool("tar"), "-tvzf", str(path)], capture_output=True, text=True, check=False
+        [system_tool("tar"), "-tvzf", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     # GNU tar does not know Windows' attribute record; it must be its only complaint.

@@ -23,6 +23,7 @@ from hostprocess.oci.cli import main
 from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import layout_files
+from system_tools import system_tool
 
 BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"
 TREE = {
@@ -32,11 +33,6 @@ TREE = {
     "readme.txt": b"hello\r\n",
 }
 
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH; it is a required test dependency"
-    return path
 
 
 def _sha256(data: bytes) -> str:
@@ -230,7 +226,7 @@ def _layout(tmp_path: Path) -> Tuple[Path, bytes, bytes]:
 
 
 def _skopeo(*argv: str) -> bytes:
-    result = subprocess.run([_tool("skopeo"), *argv], capture_output=True, check=False)
+    result = subprocess.run([system_tool("skopeo"), *argv], capture_output=True, check=False)
     assert result.returncode == 0, f"skopeo {' '.join(argv)} failed:\n{result.stderr.decode()}"
     return result.stdout
 

@@ -10,7 +10,6 @@ never skip.
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -27,6 +26,7 @@ from regipy.registry import RegistryHive
 
 from hostprocess.oci.hive import empty_hive
 from hostprocess.oci.tar import MAX_OCTAL_SIZE, TarWriter
+from system_tools import system_tool
 
 # No example database; deadlines that a loaded two-core machine cannot miss.
 FUZZ = settings(
@@ -62,14 +62,9 @@ invalid_key_names = st.one_of(
 )
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH (install Debian libhivex-bin)"
-    return path
-
 
 def _hivexml_root_name(hive: Path) -> Optional[str]:
-    result = subprocess.run([_tool("hivexml"), str(hive)], capture_output=True, check=False)
+    result = subprocess.run([system_tool("hivexml"), str(hive)], capture_output=True, check=False)
     assert result.returncode == 0, result.stderr
     document = ET.fromstring(result.stdout.decode("utf-8").translate(XML_ILLEGAL))
     nodes = document.findall("node")

@@ -9,7 +9,6 @@ helpers.  Missing tools make the tests fail, never skip.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
@@ -21,6 +20,7 @@ from regipy.registry import RegistryHive
 from regipy.utils import calculate_xor32_checksum
 
 from hostprocess.oci.hive import _checksum, empty_hive
+from system_tools import system_tool
 
 PROTO_NAME = "$$$PROTO.HIV"
 PROTO_SHA256 = "ac58379654a5c6579e77f25d840071423efa08ea54bc12fb4fd5439c4d618e10"
@@ -43,11 +43,6 @@ EXPECTED_SD = (
     + SID_SY
 )
 
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH (install Debian libhivex-bin)"
-    return path
 
 
 def _write(tmp_path: Path, name: str, file_name: str = "hive") -> Path:
@@ -80,7 +75,7 @@ def _walk_cells(data: bytes) -> List[Tuple[int, int]]:
 def test_hivexml_parses_single_empty_root(tmp_path: Path, name: str) -> None:
     path = _write(tmp_path, name)
     result = subprocess.run(
-        [_tool("hivexml"), str(path)], capture_output=True, check=False
+        [system_tool("hivexml"), str(path)], capture_output=True, check=False
     )
     assert result.returncode == 0, result.stderr
     hive = ET.fromstring(result.stdout)
@@ -99,7 +94,7 @@ def test_hivexsh_lists_nothing(tmp_path: Path) -> None:
     script = tmp_path / "script"
     script.write_text("ls\nlsval\n")
     result = subprocess.run(
-        [_tool("hivexsh"), "-f", str(script), str(path)],
+        [system_tool("hivexsh"), "-f", str(script), str(path)],
         capture_output=True,
         check=False,
     )
@@ -117,13 +112,13 @@ def test_hivexsh_can_grow_the_hive(tmp_path: Path) -> None:
         f"add Sub\ncd Sub\nsetval 1\nVal\nstring:hello\ncommit {out}\n"
     )
     result = subprocess.run(
-        [_tool("hivexsh"), "-w", "-f", str(script), str(path)],
+        [system_tool("hivexsh"), "-w", "-f", str(script), str(path)],
         capture_output=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     xml = subprocess.run(
-        [_tool("hivexml"), str(out)], capture_output=True, check=True
+        [system_tool("hivexml"), str(out)], capture_output=True, check=True
     ).stdout
     root = ET.fromstring(xml).find("node")
     assert root is not None

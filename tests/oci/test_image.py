@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_config, build_image
+from system_tools import system_tool
 
 FORBIDDEN_KEYS = ("platform", "os.version", "os.features")
 
@@ -82,17 +82,12 @@ def _walk_keys(value: Any, path: str = "$") -> Iterator[Tuple[str, str]]:
             yield from _walk_keys(item, f"{path}[{i}]")
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH; it is a required test dependency"
-    return path
-
 
 def _oci_validate(tmp_path: Path, kind: str, data: bytes) -> subprocess.CompletedProcess:
     path = tmp_path / f"{kind}.json"
     path.write_bytes(data)
     return subprocess.run(
-        [_tool("oci-image-tool"), "validate", "--type", kind, str(path)],
+        [system_tool("oci-image-tool"), "validate", "--type", kind, str(path)],
         capture_output=True,
         text=True,
         check=False,

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from hostprocess.oci.layout import (
     write_archive,
 )
 from hostprocess.oci.tar import TarWriter
+from system_tools import system_tool
 
 TAGS = ["v1", "latest"]
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -42,14 +42,9 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MTIME = 1234567890  # 2009-02-13 23:31:30 UTC
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH; it is a required test dependency"
-    return path
-
 
 def _run(*argv: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([_tool(argv[0]), *argv[1:]], capture_output=True, check=False)
+    result = subprocess.run([system_tool(argv[0]), *argv[1:]], capture_output=True, check=False)
     assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stderr.decode()}"
     return result
 
@@ -189,7 +184,7 @@ def test_skopeo_reads_layout(built: Built, tag: str) -> None:
 def test_skopeo_rejects_unknown_tag(built: Built) -> None:
     """Control: skopeo really resolves the tag through the index annotations."""
     result = subprocess.run(
-        [_tool("skopeo"), "inspect", "--raw", f"oci:{built.layout}:nope"], capture_output=True
+        [system_tool("skopeo"), "inspect", "--raw", f"oci:{built.layout}:nope"], capture_output=True
     )
     assert result.returncode != 0
 
@@ -204,7 +199,7 @@ def test_oci_image_tool_rejects_corrupt_layout(built: Built) -> None:
     blob = built.layout / "blobs" / "sha256" / _hex(built.layer.digest)
     blob.write_bytes(gzip.compress(b"not the layer"))
     result = subprocess.run(
-        [_tool("oci-image-tool"), "validate", "--type", "image", "--ref", "name=v1", str(built.layout)],
+        [system_tool("oci-image-tool"), "validate", "--type", "image", "--ref", "name=v1", str(built.layout)],
         capture_output=True,
     )
     assert result.returncode != 0
@@ -336,7 +331,7 @@ def test_gnu_tar_lists_archive(tmp_path: Path, built: Built) -> None:
     archive = tmp_path / "image.tar"
     write_archive(built.layout, archive, mtime=MTIME)
     result = subprocess.run(
-        [_tool("tar"), "--full-time", "-tvf", str(archive)],
+        [system_tool("tar"), "--full-time", "-tvf", str(archive)],
         capture_output=True,
         text=True,
         env={**os.environ, "TZ": "UTC"},
@@ -392,7 +387,7 @@ def test_docker_archive_entries(tmp_path: Path, built: Built) -> None:
     with tarfile.open(archive, "r:") as tar:
         data = tar.extractfile("manifest.json").read()  # type: ignore[union-attr]
     assert json.loads(data)[0]["RepoTags"] == ["example/hello:v1"]
-    result = subprocess.run([_tool("tar"), "-tvf", str(archive)], capture_output=True, text=True)
+    result = subprocess.run([system_tool("tar"), "-tvf", str(archive)], capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 

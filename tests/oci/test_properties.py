@@ -14,7 +14,6 @@ import gzip
 import io
 import os
 import random
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -34,6 +33,7 @@ from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.oci.paths import WindowsPathError, check_paths, find_path_problems, path_problems
+from system_tools import system_tool
 
 # No example database; deadlines that a loaded two-core machine cannot miss.
 FAST = settings(
@@ -303,14 +303,9 @@ def _check_refused(
 # --- Independent readers ------------------------------------------------------------------
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH; it is a required test dependency"
-    return path
-
 
 def _run(*argv: str, cwd: Optional[Path] = None) -> bytes:
-    result = subprocess.run([_tool(argv[0]), *argv[1:]], capture_output=True, cwd=cwd)
+    result = subprocess.run([system_tool(argv[0]), *argv[1:]], capture_output=True, cwd=cwd)
     assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stderr.decode()}"
     return result.stdout
 

@@ -35,6 +35,7 @@ from hostprocess.oci.image import (
 )
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
+from system_tools import system_tool
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -69,14 +70,9 @@ CHILD_RUNTIME = RuntimeConfig(
 GRANDCHILD_RUNTIME = RuntimeConfig(entrypoint=["C:\\hpc\\agent.exe", "--serve"], user="NT AUTHORITY\\SYSTEM")
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found on PATH; it is a required test dependency"
-    return path
-
 
 def _run(*argv: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([_tool(argv[0]), *argv[1:]], capture_output=True, check=False, timeout=60)
+    result = subprocess.run([system_tool(argv[0]), *argv[1:]], capture_output=True, check=False, timeout=60)
     assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stderr.decode()}{result.stdout.decode()}"
     return result
 
@@ -484,7 +480,7 @@ def test_oci_image_tool_notices_a_missing_parent_blob(tmp_path: Path, chain: Cha
     layout = _write_layout(tmp_path / "layout", chain.child, chain.blobs, ["v1"])
     (layout / blob_path(chain.parent_layer.digest)).unlink()
     result = subprocess.run(
-        [_tool("oci-image-tool"), "validate", "--type", "image", "--ref", "name=v1", str(layout)],
+        [system_tool("oci-image-tool"), "validate", "--type", "image", "--ref", "name=v1", str(layout)],
         capture_output=True, check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode != 0
