@@ -79,7 +79,9 @@ class DaemonSetRegistryField(StringField):
 
 class ResourceNameField(StringField):
     alias = "resource_name"
-    help = "The DaemonSet's `metadata.name` (and its container's name). Defaults to the target name."
+    help = (
+        "The DaemonSet's `metadata.name` (and its container's name). Defaults to the target name."
+    )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
@@ -253,7 +255,10 @@ class _NamedItemsField(Field):
         if not isinstance(value, (list, tuple)):
             raise _invalid(address, cls.alias, value, "use a list of dicts.")
         checked = _checked(
-            cls, value, address, lambda v: values.named_items(v, cls.what, cls.required_keys, unique=cls.unique)
+            cls,
+            value,
+            address,
+            lambda v: values.named_items(v, cls.what, cls.required_keys, unique=cls.unique),
         )
         return tuple(FrozenDict.deep_freeze(item) for item in checked)
 

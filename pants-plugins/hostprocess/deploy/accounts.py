@@ -32,7 +32,9 @@ def run_as_user_name(value: str) -> str:
     Raises ValueError, saying what is accepted, for anything else.
     """
     domain, backslash, user = value.rpartition("\\")
-    canonical = _CANONICAL.get(f"{domain}\\{user.replace(' ', '')}".casefold()) if backslash else None
+    canonical = (
+        _CANONICAL.get(f"{domain}\\{user.replace(' ', '')}".casefold()) if backslash else None
+    )
     if canonical:
         return canonical
     accepted = (

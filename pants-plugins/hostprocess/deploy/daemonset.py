@@ -93,7 +93,7 @@ def _update_strategy(spec: DaemonSetSpec) -> dict[str, Any]:
         if spec.update_strategy != "RollingUpdate":
             raise ManifestError(
                 f"`max_unavailable` applies to the RollingUpdate strategy only, not "
-                f"{spec.update_strategy}: remove it or use `update_strategy=\"RollingUpdate\"`."
+                f'{spec.update_strategy}: remove it or use `update_strategy="RollingUpdate"`.'
             )
         strategy["rollingUpdate"] = {"maxUnavailable": spec.max_unavailable}
     return strategy
@@ -136,7 +136,10 @@ def daemonset(spec: DaemonSetSpec, image: str) -> dict[str, Any]:
 
 
 def build(
-    spec: DaemonSetSpec, image: str, template: Mapping[str, Any] | None = None, template_path: str = ""
+    spec: DaemonSetSpec,
+    image: str,
+    template: Mapping[str, Any] | None = None,
+    template_path: str = "",
 ) -> dict[str, Any]:
     """The DaemonSet, merged over `template` (checked first), checked as a whole."""
     manifest = daemonset(spec, image)

@@ -23,8 +23,29 @@ REPLACED_BY_NAME = frozenset({"env", "volumes", "volumeMounts", "ports"})
 CONCATENATED = frozenset({"tolerations"})
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 # Pod and container securityContext fields the API server refuses for Windows pods.
-LINUX_POD_SECURITY = ("seLinuxOptions", "seccompProfile", "appArmorProfile", "fsGroup", "fsGroupChangePolicy", "sysctls", "runAsUser", "runAsGroup", "supplementalGroups")
-LINUX_CONTAINER_SECURITY = ("seLinuxOptions", "seccompProfile", "appArmorProfile", "capabilities", "readOnlyRootFilesystem", "privileged", "allowPrivilegeEscalation", "procMount", "runAsUser", "runAsGroup")
+LINUX_POD_SECURITY = (
+    "seLinuxOptions",
+    "seccompProfile",
+    "appArmorProfile",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "sysctls",
+    "runAsUser",
+    "runAsGroup",
+    "supplementalGroups",
+)
+LINUX_CONTAINER_SECURITY = (
+    "seLinuxOptions",
+    "seccompProfile",
+    "appArmorProfile",
+    "capabilities",
+    "readOnlyRootFilesystem",
+    "privileged",
+    "allowPrivilegeEscalation",
+    "procMount",
+    "runAsUser",
+    "runAsGroup",
+)
 
 
 class TemplateError(ValueError):
@@ -59,11 +80,18 @@ def check_template(
     problems = list(_problems(template, kind, api_version, container, account, architecture))
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
-        raise TemplateError(f"The template {path} cannot be used for a HostProcess {kind}:\n{listed}")
+        raise TemplateError(
+            f"The template {path} cannot be used for a HostProcess {kind}:\n{listed}"
+        )
 
 
 def _problems(
-    template: Mapping[str, Any], kind: str, api_version: str, container: str, account: str, architecture: str
+    template: Mapping[str, Any],
+    kind: str,
+    api_version: str,
+    container: str,
+    account: str,
+    architecture: str,
 ) -> Iterator[str]:
     for key, ours in (("kind", kind), ("apiVersion", api_version)):
         if key in template and template[key] != ours:
@@ -82,7 +110,12 @@ def _problems(
     for label, value in (("kubernetes.io/os", "windows"), ("kubernetes.io/arch", architecture)):
         if label in selector and selector[label] != value:
             yield f"`{where}.nodeSelector.{label}: {selector[label]}`: this image runs on {value} nodes only; remove it."
-    yield from _security_problems(_mapping(pod.get("securityContext")), f"{where}.securityContext", LINUX_POD_SECURITY, account)
+    yield from _security_problems(
+        _mapping(pod.get("securityContext")),
+        f"{where}.securityContext",
+        LINUX_POD_SECURITY,
+        account,
+    )
     for list_key in CONTAINER_LISTS:
         for item in _sequence(pod.get(list_key)):
             item = _mapping(item)
@@ -90,10 +123,17 @@ def _problems(
             at = f"{where}.{list_key}[{name}]"
             if list_key == "containers" and name == container and "image" in item:
                 yield f"`{at}.image`: the image is pinned to the digest this build produced; remove `image` from the template."
-            yield from _security_problems(_mapping(item.get("securityContext")), f"{at}.securityContext", LINUX_CONTAINER_SECURITY, account)
+            yield from _security_problems(
+                _mapping(item.get("securityContext")),
+                f"{at}.securityContext",
+                LINUX_CONTAINER_SECURITY,
+                account,
+            )
 
 
-def _security_problems(context: Mapping[str, Any], at: str, linux_only: Sequence[str], account: str) -> Iterator[str]:
+def _security_problems(
+    context: Mapping[str, Any], at: str, linux_only: Sequence[str], account: str
+) -> Iterator[str]:
     windows = _mapping(context.get("windowsOptions"))
     if "hostProcess" in windows and windows["hostProcess"] is not True:
         yield f"`{at}.windowsOptions.hostProcess: {windows['hostProcess']}`: every container of a HostProcess pod must be a HostProcess container; remove it."

@@ -11,10 +11,14 @@ import re
 from typing import Any, Mapping, Sequence
 
 DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-DNS_SUBDOMAIN_RE = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_SUBDOMAIN_RE = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
 LABEL_NAME_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 LABEL_VALUE_RE = re.compile(r"(|[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)")
-QUANTITY_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?")
+QUANTITY_RE = re.compile(
+    r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?"
+)
 PERCENT_OR_INT_RE = re.compile(r"\d+%?")
 
 TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
@@ -67,19 +71,33 @@ def tolerations(value: Sequence[Any]) -> tuple[dict[str, Any], ...]:
     result = []
     for item in value:
         if not isinstance(item, Mapping):
-            raise ValueError(f"each toleration is a dict like {{'key': 'os', 'operator': 'Exists'}}, not {item!r}.")
+            raise ValueError(
+                f"each toleration is a dict like {{'key': 'os', 'operator': 'Exists'}}, not {item!r}."
+            )
         unknown = sorted(set(item) - set(TOLERATION_KEYS))
         if unknown:
-            raise ValueError(f"the toleration {dict(item)!r} has unknown keys {unknown}: use {list(TOLERATION_KEYS)}.")
+            raise ValueError(
+                f"the toleration {dict(item)!r} has unknown keys {unknown}: use {list(TOLERATION_KEYS)}."
+            )
         operator = item.get("operator", "Equal")
         if operator not in TOLERATION_OPERATORS:
-            raise ValueError(f"the toleration {dict(item)!r} has the operator {operator!r}: use Exists or Equal.")
+            raise ValueError(
+                f"the toleration {dict(item)!r} has the operator {operator!r}: use Exists or Equal."
+            )
         if operator == "Exists" and item.get("value"):
-            raise ValueError(f"the toleration {dict(item)!r} sets a `value` with operator Exists: remove the value.")
+            raise ValueError(
+                f"the toleration {dict(item)!r} sets a `value` with operator Exists: remove the value."
+            )
         if "effect" in item and item["effect"] not in TAINT_EFFECTS:
-            raise ValueError(f"the toleration {dict(item)!r} has the effect {item['effect']!r}: use {', '.join(TAINT_EFFECTS)}.")
-        if "tolerationSeconds" in item and (not isinstance(item["tolerationSeconds"], int) or item.get("effect") != "NoExecute"):
-            raise ValueError(f"the toleration {dict(item)!r}: `tolerationSeconds` is a whole number, for the NoExecute effect only.")
+            raise ValueError(
+                f"the toleration {dict(item)!r} has the effect {item['effect']!r}: use {', '.join(TAINT_EFFECTS)}."
+            )
+        if "tolerationSeconds" in item and (
+            not isinstance(item["tolerationSeconds"], int) or item.get("effect") != "NoExecute"
+        ):
+            raise ValueError(
+                f"the toleration {dict(item)!r}: `tolerationSeconds` is a whole number, for the NoExecute effect only."
+            )
         for key in ("key", "value", "effect"):
             if key in item and not isinstance(item[key], str):
                 raise ValueError(f"the toleration {dict(item)!r}: `{key}` must be a string.")
@@ -95,12 +113,20 @@ def resources(value: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
     for kind, amounts in value.items():
         if not isinstance(amounts, Mapping):
-            raise ValueError(f"`{kind}` is a dict of resource name to quantity, like {{'cpu': '100m'}}, not {amounts!r}.")
+            raise ValueError(
+                f"`{kind}` is a dict of resource name to quantity, like {{'cpu': '100m'}}, not {amounts!r}."
+            )
         result[kind] = {}
         for resource, quantity in amounts.items():
             text = str(quantity)
-            if isinstance(quantity, bool) or not isinstance(quantity, (str, int, float)) or not QUANTITY_RE.fullmatch(text):
-                raise ValueError(f"`{kind}.{resource}` = {quantity!r} is not a Kubernetes quantity: use e.g. '250m', '1', '64Mi'.")
+            if (
+                isinstance(quantity, bool)
+                or not isinstance(quantity, (str, int, float))
+                or not QUANTITY_RE.fullmatch(text)
+            ):
+                raise ValueError(
+                    f"`{kind}.{resource}` = {quantity!r} is not a Kubernetes quantity: use e.g. '250m', '1', '64Mi'."
+                )
             result[kind][str(resource)] = text
     return result
 
@@ -115,9 +141,13 @@ def named_items(
             raise ValueError(f"each {what} is a dict with a `name`, not {item!r}.")
         missing = [key for key in required if key not in item]
         if missing:
-            raise ValueError(f"the {what} {item['name']!r} lacks {', '.join(f'`{k}`' for k in missing)}.")
+            raise ValueError(
+                f"the {what} {item['name']!r} lacks {', '.join(f'`{k}`' for k in missing)}."
+            )
         if unique and item["name"] in names:
-            raise ValueError(f"two {what}s are named {item['name']!r}: {what} names must be unique.")
+            raise ValueError(
+                f"two {what}s are named {item['name']!r}: {what} names must be unique."
+            )
         names.add(item["name"])
     return tuple(dict(item) for item in value)
 
@@ -125,5 +155,7 @@ def named_items(
 def max_unavailable(value: str) -> int | str:
     """A DaemonSet rolling update's `maxUnavailable`: a count (`"1"`) or a percentage (`"10%"`)."""
     if not PERCENT_OR_INT_RE.fullmatch(value):
-        raise ValueError("use a whole number of pods, like '1', or a percentage of nodes, like '10%'.")
+        raise ValueError(
+            "use a whole number of pods, like '1', or a percentage of nodes, like '10%'."
+        )
     return value if value.endswith("%") else int(value)

@@ -147,7 +147,9 @@ async def daemonset_image(field_set: HostProcessDaemonSetFieldSet) -> Target:
         Address,
         AddressInput,
         AddressInput.parse(
-            field_set.image.value, relative_to=field_set.address.spec_path, description_of_origin=origin
+            field_set.image.value,
+            relative_to=field_set.address.spec_path,
+            description_of_origin=origin,
         ),
     )
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
@@ -194,7 +196,9 @@ def _chosen_registries(
     return chosen
 
 
-def manifest_paths(field_set: HostProcessDaemonSetFieldSet, registries: tuple[RegistryOptions, ...]) -> list[str]:
+def manifest_paths(
+    field_set: HostProcessDaemonSetFieldSet, registries: tuple[RegistryOptions, ...]
+) -> list[str]:
     """`<output_path>.yaml`, or `<output_path>.<alias or host>.yaml` for each of several registries."""
     base = field_set.output_path.value_or_default(file_ending=None)
     if len(registries) == 1:
@@ -202,7 +206,9 @@ def manifest_paths(field_set: HostProcessDaemonSetFieldSet, registries: tuple[Re
     return [f"{base}.{(r.alias or r.address).replace(':', '-')}.yaml" for r in registries]
 
 
-async def _template(field_set: HostProcessDaemonSetFieldSet) -> tuple[Optional[dict[str, Any]], str]:
+async def _template(
+    field_set: HostProcessDaemonSetFieldSet,
+) -> tuple[Optional[dict[str, Any]], str]:
     if not field_set.template.value:
         return None, ""
     hydrated = await Get(HydratedSources, HydrateSourcesRequest(field_set.template))
@@ -210,7 +216,9 @@ async def _template(field_set: HostProcessDaemonSetFieldSet) -> tuple[Optional[d
     try:
         return load_template(content.content, content.path), content.path
     except TemplateError as e:
-        raise DaemonSetBuildError(f"The `template` of the `{ALIAS}` target {field_set.address}: {e}") from None
+        raise DaemonSetBuildError(
+            f"The `template` of the `{ALIAS}` target {field_set.address}: {e}"
+        ) from None
 
 
 @rule(desc="Write HostProcess DaemonSet manifests", level=LogLevel.DEBUG)

@@ -33,7 +33,10 @@ from hostprocess.goals.package_daemonset import (
     HostProcessDaemonSetFieldSet,
     PinnedManifest,
 )
-from hostprocess.goals.publish import PublishHostProcessImageFieldSet, PublishHostProcessImageRequest
+from hostprocess.goals.publish import (
+    PublishHostProcessImageFieldSet,
+    PublishHostProcessImageRequest,
+)
 from hostprocess.target_types import SkipPushField
 
 # Writes $4 (in the sandbox) to $5 atomically, if the record $3 shows $1 pushed as $2. The
