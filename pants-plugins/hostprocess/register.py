@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from hostprocess.goals import package, publish
+from hostprocess.deploy_target_types import HostProcessDaemonSetTarget
+from hostprocess.goals import package, package_daemonset, publish, publish_daemonset
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import HostProcessImageTarget
 from hostprocess.util_rules import inputs, layers, pull, tool
 
 
 def target_types() -> list:
-    return [HostProcessImageTarget]
+    return [HostProcessImageTarget, HostProcessDaemonSetTarget]
 
 
 def rules() -> list:
@@ -21,4 +22,6 @@ def rules() -> list:
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *package_daemonset.rules(),
+        *publish_daemonset.rules(),
     ]

@@ -16,6 +16,7 @@ import os
 import tarfile
 from pathlib import Path
 from textwrap import dedent
+from typing import Sequence
 
 import pytest
 import zstandard
@@ -33,7 +34,7 @@ from hostprocess.goals.package import HostProcessImageFieldSet
 REPO_FILES = ("cc0-legalcode.txt", "3rdparty/python/hostprocess-tool.lock")
 
 
-def make_rule_runner(*options: str) -> RuleRunner:
+def make_rule_runner(*options: str, query_rules: Sequence[QueryRule] = ()) -> RuleRunner:
     """A RuleRunner with the real tool resolve; `options` are extra `--hostprocess-*` flags."""
     runner = RuleRunner(
         target_types=[*register.target_types(), FilesGeneratorTarget, RelocatedFiles],
@@ -43,6 +44,7 @@ def make_rule_runner(*options: str) -> RuleRunner:
             *source_files.rules(),
             QueryRule(BuiltPackage, [HostProcessImageFieldSet]),
             QueryRule(DigestContents, [Digest]),
+            *query_rules,
         ],
     )
     pex_tool = Path(os.environ["HOSTPROCESS_PEX_TOOL"])

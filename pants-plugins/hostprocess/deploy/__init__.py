@@ -1,0 +1,1 @@
+"""Kubernetes manifests for HostProcess images: pure Python, no Pants imports."""

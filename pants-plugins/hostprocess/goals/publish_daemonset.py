@@ -1,0 +1,174 @@
+"""`pants publish` for `hostprocess_daemonset`: push the image, then write the manifests.
+
+Pants 2.17 runs publish processes in a set order across targets, so the image's pushes are
+this target's own first processes (to the registries its manifests name), and each
+manifest is written only once the image's publish record shows the digest it pins at that
+registry: a manifest never points at an image the registry does not have. Publishing the
+image target too only repeats a push that uploads nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pants.base.build_root import BuildRoot
+from pants.core.goals.package import OutputPathField
+from pants.core.goals.publish import (
+    PublishFieldSet,
+    PublishOutputData,
+    PublishPackages,
+    PublishProcesses,
+    PublishRequest,
+)
+from pants.core.util_rules.distdir import DistDir
+from pants.core.util_rules.system_binaries import BashBinary, CpBinary, MkdirBinary, MvBinary
+from pants.engine.process import InteractiveProcess
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import WrappedTarget, WrappedTargetRequest
+
+from hostprocess.deploy_target_types import DaemonSetImageField
+from hostprocess.goals.package_daemonset import (
+    DaemonSetManifests,
+    HostProcessDaemonSetFieldSet,
+    PinnedManifest,
+)
+from hostprocess.goals.publish import (
+    PublishHostProcessImageFieldSet,
+    PublishHostProcessImageRequest,
+)
+from hostprocess.target_types import SkipPushField
+
+# Writes $4 (in the sandbox) to $5 atomically, if the record $3 shows $1 pushed as $2. The
+# record is the image tool's `--record` file: `json.dumps(indent=2)`, one reference a line.
+WRITE_IF_PUSHED = r"""
+set -euo pipefail
+reference="$1" digest="$2" record="$3" manifest="$4" dest="$5"
+pushed=""
+if [[ -f "$record" ]]; then
+  while IFS= read -r line; do
+    if [[ "$line" == *"\"$reference\": \"$digest\""* ]]; then pushed=1; fi
+  done < "$record"
+fi
+if [[ -z "$pushed" ]]; then
+  echo "hostprocess: not writing $dest: $record does not show $reference as pushed (its push failed or did not run)." >&2
+  exit 1
+fi
+"$MKDIR" -p "${dest%/*}"
+"$CP" "$manifest" "${dest%/*}/.${dest##*/}.partial"
+"$MV" -f "${dest%/*}/.${dest##*/}.partial" "$dest"
+echo "Wrote $dest, pinning $reference"
+"""
+
+
+class PublishHostProcessDaemonSetRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishHostProcessDaemonSetFieldSet(PublishFieldSet):
+    publish_request_type = PublishHostProcessDaemonSetRequest
+    required_fields = (DaemonSetImageField,)
+
+    image: DaemonSetImageField
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData({"publisher": "hostprocess", **super().get_output_data()})
+
+
+@dataclass(frozen=True)
+class _Tools:
+    bash: BashBinary
+    mkdir: MkdirBinary
+    cp: CpBinary
+    mv: MvBinary
+
+
+def _write_job(
+    manifest: PinnedManifest,
+    result: DaemonSetManifests,
+    record: str,
+    build_root: BuildRoot,
+    dist_dir: DistDir,
+    tools: _Tools,
+) -> PublishPackages:
+    shown = os.path.join(dist_dir.relpath, manifest.path)
+    process = InteractiveProcess(
+        argv=(
+            tools.bash.path,
+            "-c",
+            WRITE_IF_PUSHED,
+            "write-manifest",
+            manifest.reference,
+            result.digest,
+            record,
+            manifest.path,
+            os.path.join(build_root.path, shown),
+        ),
+        env={"MKDIR": tools.mkdir.path, "CP": tools.cp.path, "MV": tools.mv.path},
+        input_digest=result.files,
+    )
+    return PublishPackages(
+        names=(shown,),
+        process=process,
+        description=f"{dist_dir.relpath}/ as a manifest pinning {manifest.reference}",
+        data=PublishOutputData(
+            {"manifest": shown, "image": manifest.reference, "digest": result.digest}
+        ),
+    )
+
+
+@rule(desc="Prepare to publish HostProcess DaemonSets")
+async def publish_hostprocess_daemonset(
+    request: PublishHostProcessDaemonSetRequest,
+    build_root: BuildRoot,
+    dist_dir: DistDir,
+    bash: BashBinary,
+    mkdir: MkdirBinary,
+    cp: CpBinary,
+    mv: MvBinary,
+) -> PublishProcesses:
+    address = request.field_set.address
+    wrapped = await Get(
+        WrappedTarget, WrappedTargetRequest(address, description_of_origin="the publish goal")
+    )
+    result = await Get(
+        DaemonSetManifests,
+        HostProcessDaemonSetFieldSet,
+        HostProcessDaemonSetFieldSet.create(wrapped.target),
+    )
+    image = result.image_target
+    shown = tuple(os.path.join(dist_dir.relpath, m.path) for m in result.manifests)
+    if image[SkipPushField].value:
+        return PublishProcesses(
+            [
+                PublishPackages(
+                    names=shown,
+                    description=(
+                        f"(its image {image.address} has `skip_push=True`, so nothing ensures a "
+                        f"registry has {result.digest}: `pants package` writes the manifest)"
+                    ),
+                )
+            ]
+        )
+    registries = {m.registry.address for m in result.manifests}
+    pushes = await Get(
+        PublishProcesses,
+        PublishHostProcessImageRequest(PublishHostProcessImageFieldSet.create(image), ()),
+    )
+    record = os.path.join(
+        build_root.path,
+        dist_dir.relpath,
+        image[OutputPathField].value_or_default(file_ending=None) + ".publish.json",
+    )
+    tools = _Tools(bash, mkdir, cp, mv)
+    return PublishProcesses(
+        [
+            *(p for p in pushes if p.data.get("registry") in registries),
+            *(_write_job(m, result, record, build_root, dist_dir, tools) for m in result.manifests),
+        ]
+    )
+
+
+def rules():
+    return (*collect_rules(), *PublishHostProcessDaemonSetFieldSet.rules())
