@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from hostprocess.goals import package, publish
+from hostprocess.goals import image_test, package, publish
 from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.image_test_target import HostProcessImageTestTarget
 from hostprocess.target_types import HostProcessImageTarget
 from hostprocess.util_rules import inputs, layers, pull, tool
 
 
 def target_types() -> list:
-    return [HostProcessImageTarget]
+    return [HostProcessImageTarget, HostProcessImageTestTarget]
 
 
 def rules() -> list:
@@ -21,4 +22,5 @@ def rules() -> list:
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *image_test.rules(),
     ]
