@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
 from hostprocess.oci.archive_reader import ArchivedImage, ImageFile, iter_env, sha256_file
-from hostprocess.oci.entrypoint import missing_program
+from hostprocess.oci.entrypoint import MOUNT_POINT, missing_program
 
 CST = "container-structure-test"
 OURS = "hostprocess"
@@ -275,8 +275,16 @@ def _check_entrypoint_program(image: ArchivedImage) -> Outcome:
         program is None,
         "a program the image holds (looked up with PATHEXT) or a system program such as powershell.exe",
         f"{program!r}, which is neither" if program else _show(entrypoint),
-        (f"image files: {', '.join(windows_path(p) for p in sorted(files)[:MAX_NEAREST])}",) if program else (),
+        (f"nearest existing paths: {', '.join(nearest_paths(image, _image_relative(program)))}",) if program else (),
     )
+
+
+def _image_relative(program: str) -> str:
+    """An entrypoint program as a path relative to the image root (the mount point)."""
+    path = program.replace("\\", "/")
+    if path.lower().startswith(MOUNT_POINT):
+        path = path[len(MOUNT_POINT) :]
+    return "/".join(part for part in path.split("/") if part not in ("", "."))
 
 
 def _check_path(image: ArchivedImage) -> Outcome:
