@@ -428,13 +428,6 @@ def test_a_platform_in_the_index_fails_the_single_manifest_check(rule_runner: Ru
     assert "has a platform {'os': 'windows'" in stdout
 
 
-def test_unchanged_test_is_not_run_again(rule_runner: RuleRunner) -> None:
-    first = run_test(rule_runner, GOOD)
-    second = run_test(rule_runner, GOOD)
-    assert first.result_metadata is not None and second.result_metadata is not None
-    assert second.result_metadata.source(first.result_metadata.source_run_id).value != "Ran"
-
-
 def define(rule_runner: RuleRunner, fields: str, image: str = ":good") -> Address:
     rule_runner.write_files({"defs/BUILD": f"files(name='f', sources=['x.ps1'])\nhostprocess_image_test(name='t', image='{image}', {fields})\n", "defs/x.ps1": "x"})
     address = Address("defs", target_name="t")
