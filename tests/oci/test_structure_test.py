@@ -99,7 +99,7 @@ def test_paths_are_translated_in_the_case_the_image_holds(image_path: Path) -> N
 def test_nearest_paths_prefer_similar_names_then_the_closest_parent(image_path: Path) -> None:
     image = read_archive(image_path)
     assert nearest_paths(image, "bin/agent.ex") == ("C:\\BIN\\Agent.EXE",)
-    assert nearest_paths(image, "BIN/zzz") == ("C:\\BIN\\Agent.EXE",)  # the parent's contents
+    assert nearest_paths(image, "BIN/zzz") == ("C:\\bin", "C:\\BIN\\Agent.EXE")  # a similar name, then the parent's contents
 
 
 @pytest.mark.parametrize(
