@@ -34,7 +34,9 @@ from hostprocess.oci.structure_test import CHECKS
 ALIAS = "hostprocess_image_test"
 FILE_KEYS = ("exists", "type", "matches", "equals", "size")
 FILE_TYPES = ("file", "directory")
-WINDOWS_PATH_RE = re.compile(r"[Cc]:\\(?:[^\\/:*?\"<>|\x00-\x1f]+(?:\\[^\\/:*?\"<>|\x00-\x1f]+)*\\?)?")
+WINDOWS_PATH_RE = re.compile(
+    r"[Cc]:\\(?:[^\\/:*?\"<>|\x00-\x1f]+(?:\\[^\\/:*?\"<>|\x00-\x1f]+)*\\?)?"
+)
 # Perl syntax that Python's `re` accepts and Go's RE2 (container-structure-test) refuses.
 RE2_UNSUPPORTED = re.compile(r"\(\?[=!]|\(\?<[=!]|\(\?P=|\\[1-9]|\(\?>|[*+?}][+]")
 
@@ -86,7 +88,9 @@ def check_regex(address: Address, alias: str, pattern: Any) -> str:
     try:
         re.compile(pattern)
     except re.error as e:
-        raise _invalid(address, alias, pattern, f"the regular expression does not compile: {e}.") from None
+        raise _invalid(
+            address, alias, pattern, f"the regular expression does not compile: {e}."
+        ) from None
     if RE2_UNSUPPORTED.search(pattern):
         raise _invalid(
             address,
@@ -105,33 +109,64 @@ def _file_assertion(address: Address, alias: str, path: Any, spec: Any) -> FileA
             alias,
             path,
             'keys are absolute Windows paths on drive C:, e.g. "C:\\\\hello-world.ps1" '
-            '(in a BUILD file, write each backslash twice).',
+            "(in a BUILD file, write each backslash twice).",
         )
     if not isinstance(spec, Mapping):
-        raise _invalid(address, alias, {path: spec}, f"each path maps to a dict with keys among {', '.join(FILE_KEYS)}.")
+        raise _invalid(
+            address,
+            alias,
+            {path: spec},
+            f"each path maps to a dict with keys among {', '.join(FILE_KEYS)}.",
+        )
     unknown = sorted(set(spec) - set(FILE_KEYS))
     if unknown:
-        raise _invalid(address, alias, {path: dict(spec)}, f"unknown keys {unknown}: use {', '.join(FILE_KEYS)}.")
+        raise _invalid(
+            address,
+            alias,
+            {path: dict(spec)},
+            f"unknown keys {unknown}: use {', '.join(FILE_KEYS)}.",
+        )
     exists = spec.get("exists", True)
     if not isinstance(exists, bool):
         raise _invalid(address, alias, {path: dict(spec)}, "`exists` is True or False.")
     if not exists and len(spec) > 1:
-        raise _invalid(address, alias, {path: dict(spec)}, "a path that must not exist takes no other keys.")
+        raise _invalid(
+            address, alias, {path: dict(spec)}, "a path that must not exist takes no other keys."
+        )
     kind = spec.get("type")
     if kind is not None and kind not in FILE_TYPES:
-        raise _invalid(address, alias, {path: dict(spec)}, f"`type` is one of {', '.join(FILE_TYPES)}.")
+        raise _invalid(
+            address, alias, {path: dict(spec)}, f"`type` is one of {', '.join(FILE_TYPES)}."
+        )
     matches = spec.get("matches", ())
     matches = (matches,) if isinstance(matches, str) else tuple(matches)
     for pattern in matches:
         check_regex(address, alias, pattern)
     equals = spec.get("equals")
-    if equals is not None and (not isinstance(equals, str) or not equals or equals.startswith("/") or ".." in equals.split("/")):
-        raise _invalid(address, alias, {path: dict(spec)}, "`equals` names a checked-in file, relative to this BUILD file's directory.")
+    if equals is not None and (
+        not isinstance(equals, str)
+        or not equals
+        or equals.startswith("/")
+        or ".." in equals.split("/")
+    ):
+        raise _invalid(
+            address,
+            alias,
+            {path: dict(spec)},
+            "`equals` names a checked-in file, relative to this BUILD file's directory.",
+        )
     size = spec.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise _invalid(address, alias, {path: dict(spec)}, "`size` is a number of bytes (an int >= 0).")
+        raise _invalid(
+            address, alias, {path: dict(spec)}, "`size` is a number of bytes (an int >= 0)."
+        )
     if kind == "directory" and (matches or equals or size is not None):
-        raise _invalid(address, alias, {path: dict(spec)}, "a directory has no content: drop `matches`, `equals` and `size`.")
+        raise _invalid(
+            address,
+            alias,
+            {path: dict(spec)},
+            "a directory has no content: drop `matches`, `equals` and `size`.",
+        )
     return FileAssertion(path, exists, kind, matches, equals, size)
 
 
@@ -151,13 +186,17 @@ class FilesAssertionsField(Field):
     )
 
     @classmethod
-    def compute_value(cls, raw_value: Optional[Any], address: Address) -> Optional[tuple[FileAssertion, ...]]:
+    def compute_value(
+        cls, raw_value: Optional[Any], address: Address
+    ) -> Optional[tuple[FileAssertion, ...]]:
         value = super().compute_value(raw_value, address)
         if value is None:
             return None
         if not isinstance(value, Mapping):
             raise _invalid(address, cls.alias, value, "a dict from `C:\\\\` paths to assertions.")
-        return tuple(_file_assertion(address, cls.alias, path, spec) for path, spec in value.items())
+        return tuple(
+            _file_assertion(address, cls.alias, path, spec) for path, spec in value.items()
+        )
 
 
 class ExpectedEntrypointField(StringSequenceField):

@@ -129,7 +129,9 @@ class ImageTestFieldSet(TestFieldSet):
             "working_dir": self.working_dir.value,
             "user": self.user.value,
             "labels": dict(self.labels.value) if self.labels.value is not None else None,
-            "annotations": dict(self.annotations.value) if self.annotations.value is not None else None,
+            "annotations": (
+                dict(self.annotations.value) if self.annotations.value is not None else None
+            ),
             "architecture": self.architecture.value,
             "os": self.os.value,
             "layer_count": self.layer_count.value,
@@ -187,7 +189,9 @@ async def image_field_set(field: ImageField) -> HostProcessImageFieldSet:
     origin = f"the `image` field of the `{ALIAS}` target {field.address}"
     [address] = await Get(
         Addresses,
-        UnparsedAddressInputs([field.value], owning_address=field.address, description_of_origin=origin),
+        UnparsedAddressInputs(
+            [field.value], owning_address=field.address, description_of_origin=origin
+        ),
     )
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
     if not wrapped.target.has_field(BaseImageField):
@@ -212,28 +216,38 @@ class InferImageTestDependencies(InferDependenciesRequest):
 
 
 @rule(desc="Infer the image of a hostprocess_image_test", level=LogLevel.DEBUG)
-async def infer_image_test_dependencies(request: InferImageTestDependencies) -> InferredDependencies:
+async def infer_image_test_dependencies(
+    request: InferImageTestDependencies,
+) -> InferredDependencies:
     """The test depends on its image: `--changed-dependents` and `dependents` see it, and an
     unknown or wrong `image` fails as the build graph is read."""
     image = await image_field_set(request.field_set.image)
     return InferredDependencies([image.address])
 
 
-async def docker_archive(image: HostProcessImageFieldSet, subsystem: HostProcessSubsystem) -> Snapshot:
+async def docker_archive(
+    image: HostProcessImageFieldSet, subsystem: HostProcessSubsystem
+) -> Snapshot:
     """The image's docker archive: the same request as `package`'s, so one cached process."""
     built = await Get(BuiltImage, HostProcessImageFieldSet, image)
     name = os.path.basename(image.output_path.value_or_default(file_ending=None))
     repository = image.repository.value_or_default(subsystem.default_repository)
     repo_tags = tuple(f"{repository}:{tag}" for tag in image.image_tags.value or ())
     out = f"{name}.docker.tar"
-    archive = await Get(Digest, ArchiveRequest(built, "docker-archive", repo_tags, out, image.address))
+    archive = await Get(
+        Digest, ArchiveRequest(built, "docker-archive", repo_tags, out, image.address)
+    )
     return await Get(Snapshot, Digest, archive)
 
 
 async def checked_in_files(field_set: ImageTestFieldSet) -> tuple[Digest, tuple[str, ...]]:
     """The `equals` files and `config` files, under inputs/; and the config paths."""
     equals = sorted(
-        {os.path.join(field_set.address.spec_path, a.equals) for a in field_set.files.value or () if a.equals}
+        {
+            os.path.join(field_set.address.spec_path, a.equals)
+            for a in field_set.files.value or ()
+            if a.equals
+        }
     )
     equals_digest, configs = await MultiGet(
         Get(
@@ -284,7 +298,11 @@ async def run_image_test_process(
             description=f"Run the image tests of {request.address}",
             level=LogLevel.DEBUG,
             # Failures always re-run (as Pants' own test runners do); `--force` re-runs all.
-            cache_scope=ProcessCacheScope.PER_SESSION if test_subsystem.force else ProcessCacheScope.SUCCESSFUL,
+            cache_scope=(
+                ProcessCacheScope.PER_SESSION
+                if test_subsystem.force
+                else ProcessCacheScope.SUCCESSFUL
+            ),
         ),
     )
 

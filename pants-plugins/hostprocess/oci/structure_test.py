@@ -76,7 +76,9 @@ class Plan:
         checks = self.cst
         if len(results) != len(checks):
             raise ValueError(f"{CST} reported {len(results)} results for {len(checks)} tests")
-        decided = iter(c.outcome(bool(r.get("Pass")), r.get("Errors") or ()) for c, r in zip(checks, results))
+        decided = iter(
+            c.outcome(bool(r.get("Pass")), r.get("Errors") or ()) for c, r in zip(checks, results)
+        )
         return [next(decided) if isinstance(item, CstCheck) else item for item in self.items]
 
 
@@ -118,11 +120,15 @@ def _cst_path(image: ArchivedImage, relative: str) -> str:
     return "/Files/" + (found.path if found else relative)
 
 
-def _cst(name: str, body: dict[str, Any], expected: str, actual: str, notes: tuple[str, ...] = ()) -> CstCheck:
+def _cst(
+    name: str, body: dict[str, Any], expected: str, actual: str, notes: tuple[str, ...] = ()
+) -> CstCheck:
     return CstCheck(name, {"schemaVersion": CST_SCHEMA, **body}, expected, actual, notes)
 
 
-def _own(name: str, passed: bool, expected: str, actual: str, notes: tuple[str, ...] = ()) -> Outcome:
+def _own(
+    name: str, passed: bool, expected: str, actual: str, notes: tuple[str, ...] = ()
+) -> Outcome:
     return Outcome(name, passed, expected, actual, OURS, notes)
 
 
@@ -132,7 +138,11 @@ def plan_file(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> None
     relative = relative_path(path)
     found = image.find(relative) if relative else ImageFile("", True, 0)
     actual = _describe(found)
-    nearest = () if found else (f"nearest existing paths: {', '.join(nearest_paths(image, relative)) or '(none)'}",)
+    nearest = (
+        ()
+        if found
+        else (f"nearest existing paths: {', '.join(nearest_paths(image, relative)) or '(none)'}",)
+    )
     cst_path = _cst_path(image, relative)
     exists = spec.get("exists", True)
     if not exists:
@@ -173,7 +183,9 @@ def plan_file(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> None
     if spec.get("size") is not None:
         size = int(spec["size"])
         passed = found is not None and not found.is_dir and found.size == size
-        plan.items.append(_own(f"{path} is {size} bytes", passed, f"a file of {size} bytes", actual, nearest))
+        plan.items.append(
+            _own(f"{path} is {size} bytes", passed, f"a file of {size} bytes", actual, nearest)
+        )
     if spec.get("equals"):
         source, checked_in = spec["equals_source"], Path(spec["equals"])
         want = sha256_file(checked_in)
@@ -216,7 +228,9 @@ def plan_metadata(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> 
         if want in ("", []):  # "unset": the tool treats an empty expectation as no check
             plan.items.append(_own(name, have == want, _show(want), _show(have)))
         else:
-            plan.items.append(_cst(name, {"metadataTest": {cst_key: want}}, _show(want), _show(have)))
+            plan.items.append(
+                _cst(name, {"metadataTest": {cst_key: want}}, _show(want), _show(have))
+            )
     env = _env(image)
     for key, value in (spec.get("env") or {}).items():
         name_in_image, have = env.get(key.lower(), (key, None))
@@ -253,7 +267,9 @@ def plan_metadata(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> 
     annotations = image.manifest.get("annotations") or {}
     for key, value in (spec.get("annotations") or {}).items():
         have = annotations.get(key)
-        plan.items.append(_own(f"annotation {key} is {value!r}", have == value, repr(value), _show(have)))
+        plan.items.append(
+            _own(f"annotation {key} is {value!r}", have == value, repr(value), _show(have))
+        )
     for key in ("architecture", "os"):
         want = spec.get(key)
         if want is not None:
@@ -262,7 +278,12 @@ def plan_metadata(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> 
     if spec.get("layer_count") is not None:
         want_count, have_count = int(spec["layer_count"]), len(image.manifest.get("layers") or ())
         plan.items.append(
-            _own(f"layer count is {want_count}", have_count == want_count, str(want_count), str(have_count))
+            _own(
+                f"layer count is {want_count}",
+                have_count == want_count,
+                str(want_count),
+                str(have_count),
+            )
         )
 
 
@@ -275,7 +296,13 @@ def _check_entrypoint_program(image: ArchivedImage) -> Outcome:
         program is None,
         "a program the image holds (looked up with PATHEXT) or a system program such as powershell.exe",
         f"{program!r}, which is neither" if program else _show(entrypoint),
-        (f"nearest existing paths: {', '.join(nearest_paths(image, _image_relative(program)))}",) if program else (),
+        (
+            (
+                f"nearest existing paths: {', '.join(nearest_paths(image, _image_relative(program)))}",
+            )
+            if program
+            else ()
+        ),
     )
 
 
@@ -291,9 +318,19 @@ def _check_path(image: ArchivedImage) -> Outcome:
     found = _env(image).get("path")
     name = "PATH keeps C:\\Windows\\system32"
     if found is None:
-        return _own(name, True, "C:\\Windows\\system32 among PATH's entries", "PATH is not set (the node's applies)")
+        return _own(
+            name,
+            True,
+            "C:\\Windows\\system32 among PATH's entries",
+            "PATH is not set (the node's applies)",
+        )
     entries = [e.strip().rstrip("\\").lower() for e in found[1].split(";")]
-    return _own(name, any(e in SYSTEM32 for e in entries), "C:\\Windows\\system32 among PATH's entries", f"PATH={found[1]}")
+    return _own(
+        name,
+        any(e in SYSTEM32 for e in entries),
+        "C:\\Windows\\system32 among PATH's entries",
+        f"PATH={found[1]}",
+    )
 
 
 def _check_os_version(image: ArchivedImage) -> Outcome:
@@ -312,12 +349,22 @@ def _check_single_manifest(image: ArchivedImage) -> Outcome:
     digests = {e.get("digest") for e in entries}
     if image.index and len(digests) != 1:
         problems.append(f"the index lists {len(digests)} manifests")
-    problems += [f"the index entry {e.get('digest')} has a platform {e['platform']!r}" for e in entries if "platform" in e]
-    problems += [f"the index entry {e.get('digest')} is an index" for e in entries if e.get("mediaType") in INDEX_MEDIA_TYPES]
+    problems += [
+        f"the index entry {e.get('digest')} has a platform {e['platform']!r}"
+        for e in entries
+        if "platform" in e
+    ]
+    problems += [
+        f"the index entry {e.get('digest')} is an index"
+        for e in entries
+        if e.get("mediaType") in INDEX_MEDIA_TYPES
+    ]
     if image.manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in image.manifest:
         problems.append("the manifest is an index (manifest list)")
     descriptors = [image.manifest.get("config") or {}, *(image.manifest.get("layers") or ())]
-    problems += [f"descriptor {d.get('digest')} has a platform" for d in descriptors if "platform" in d]
+    problems += [
+        f"descriptor {d.get('digest')} has a platform" for d in descriptors if "platform" in d
+    ]
     return _own(
         "the image is a single manifest with no platform",
         not problems,
@@ -393,11 +440,21 @@ def junit_xml(target: str, outcomes: Sequence[Outcome]) -> bytes:
     """A JUnit report (`--test-report`), one testcase per assertion."""
     failures = sum(not o.passed for o in outcomes)
     suites = ET.Element("testsuites", tests=str(len(outcomes)), failures=str(failures))
-    suite = ET.SubElement(suites, "testsuite", name=target, tests=str(len(outcomes)), failures=str(failures), errors="0", skipped="0")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=target,
+        tests=str(len(outcomes)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+    )
     for outcome in outcomes:
         case = ET.SubElement(suite, "testcase", classname=target, name=outcome.name)
         if not outcome.passed:
             message = failure_message(target, outcome)
-            failure = ET.SubElement(case, "failure", message=message.splitlines()[1], type=outcome.by)
+            failure = ET.SubElement(
+                case, "failure", message=message.splitlines()[1], type=outcome.by
+            )
             failure.text = message
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
