@@ -176,7 +176,7 @@ class FilesAssertionsField(Field):
     default = None
     help = help_text(
         f"""
-        Assertions on paths of the image, as a dict from a `C:\\\\` path to what must hold there:
+        Assertions on paths of the image, as a dict from a `C:\\` path to what must hold there:
         `exists` (default True; False: nothing at this path, compared case-insensitively),
         `type` (`file` or `directory`), `matches` (a regular expression, or a list of them,
         each of which must match somewhere in the content; Go RE2 syntax), `equals` (a checked-in
@@ -193,7 +193,7 @@ class FilesAssertionsField(Field):
         if value is None:
             return None
         if not isinstance(value, Mapping):
-            raise _invalid(address, cls.alias, value, "a dict from `C:\\\\` paths to assertions.")
+            raise _invalid(address, cls.alias, value, "a dict from `C:\\` paths to assertions.")
         return tuple(
             _file_assertion(address, cls.alias, path, spec) for path, spec in value.items()
         )
@@ -232,7 +232,7 @@ class ExpectedWorkingDirField(StringField):
 
 class ExpectedUserField(StringField):
     alias = "user"
-    help = 'The `User` the image must have, e.g. `NT AUTHORITY\\\\SYSTEM` (`""`: unset).'
+    help = 'The `User` the image must have, e.g. `NT AUTHORITY\\SYSTEM` (`""`: unset).'
 
 
 class ExpectedLabelsField(DictStringToStringField):
@@ -275,7 +275,7 @@ class SkipChecksField(StringSequenceField):
         f"""
         HostProcess checks to leave out; all run by default: `entrypoint-program` (the
         entrypoint's program is in the image or is a Windows system program),
-        `path-keeps-system32` (a `PATH`, if set, keeps `C:\\\\Windows\\\\system32`),
+        `path-keeps-system32` (a `PATH`, if set, keeps `C:\\Windows\\system32`),
         `no-os-version` (the config has neither `os.version` nor `os.features`),
         `single-manifest` (one manifest, not a manifest list, with no platform).
         """
@@ -289,7 +289,7 @@ class StructureTestConfigsField(MultipleSourcesField):
         """
         Checked-in container-structure-test configs (`schemaVersion: 2.0.0`) run as they are
         against the image's docker archive with the `tar` driver: file paths there are Linux
-        paths of the layer, `/Files/...` for `C:\\\\...`; command tests need a daemon and fail.
+        paths of the layer, `/Files/...` for `C:\\...`; command tests need a container runtime and fail.
         """
     )
 
@@ -317,7 +317,7 @@ class HostProcessImageTestTarget(Target):
     )
     help = help_text(
         """
-        Structure tests of a built `hostprocess_image`, run by `pants test`: files at `C:\\\\`
+        Structure tests of a built `hostprocess_image`, run by `pants test`: files at `C:\\`
         paths, config and manifest fields, and HostProcess rules, checked with
         container-structure-test's `tar` driver (no daemon) and the plugin's own reader.
         Each test is one cached process keyed by the image's bytes and the test's definition.
