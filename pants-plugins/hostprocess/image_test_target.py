@@ -175,13 +175,13 @@ class FilesAssertionsField(Field):
     value: Optional[tuple[FileAssertion, ...]]
     default = None
     help = help_text(
-        f"""
+        """
         Assertions on paths of the image, as a dict from a `C:\\` path to what must hold there:
         `exists` (default True; False: nothing at this path, compared case-insensitively),
         `type` (`file` or `directory`), `matches` (a regular expression, or a list of them,
         each of which must match somewhere in the content; Go RE2 syntax), `equals` (a checked-in
         file, relative to this BUILD file, whose bytes the file must have), `size` (bytes).
-        Example: `{{"C:\\\\hello-world.ps1": {{"type": "file", "matches": "Hello"}}, "C:\\\\debug.log": {{"exists": False}}}}`.
+        Example: `{"C:\\\\hello-world.ps1": {"type": "file", "matches": "Hello"}, "C:\\\\debug.log": {"exists": False}}`.
         """
     )
 
@@ -272,7 +272,7 @@ class SkipChecksField(StringSequenceField):
     alias = "skip_checks"
     valid_choices = CHECKS
     help = help_text(
-        f"""
+        """
         HostProcess checks to leave out; all run by default: `entrypoint-program` (the
         entrypoint's program is in the image or is a Windows system program),
         `path-keeps-system32` (a `PATH`, if set, keeps `C:\\Windows\\system32`),
