@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from hostprocess.deploy_target_types import HostProcessDaemonSetTarget
-from hostprocess.goals import package, package_daemonset, publish, publish_daemonset
+from hostprocess.goals import image_test, package, package_daemonset, publish, publish_daemonset
 from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.image_test_target import HostProcessImageTestTarget
 from hostprocess.target_types import HostProcessImageTarget
 from hostprocess.util_rules import inputs, layers, pull, tool
 
 
 def target_types() -> list:
-    return [HostProcessImageTarget, HostProcessDaemonSetTarget]
+    return [HostProcessImageTarget, HostProcessDaemonSetTarget, HostProcessImageTestTarget]
 
 
 def rules() -> list:
@@ -24,4 +25,5 @@ def rules() -> list:
         *publish.rules(),
         *package_daemonset.rules(),
         *publish_daemonset.rules(),
+        *image_test.rules(),
     ]
