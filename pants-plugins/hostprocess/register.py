@@ -5,7 +5,7 @@ from __future__ import annotations
 from hostprocess.goals import package, publish
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import HostProcessImageTarget
-from hostprocess.util_rules import inputs, layers, pull, tool
+from hostprocess.util_rules import dockerfile, inputs, layers, pull, tool
 
 
 def target_types() -> list:
@@ -16,6 +16,7 @@ def rules() -> list:
     return [
         *HostProcessSubsystem.rules(),
         *tool.rules(),
+        *dockerfile.rules(),
         *inputs.rules(),
         *layers.rules(),
         *pull.rules(),

@@ -1,0 +1,1 @@
+"""The Dockerfile frontend: pure core (no Pants imports), plus the parser's sandboxed entry point."""

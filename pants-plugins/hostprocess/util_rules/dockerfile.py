@@ -1,0 +1,332 @@
+"""`hostprocess_image(dockerfile=...)`: parse in a sandbox, translate, place the context files.
+
+The Dockerfile is parsed by BuildKit's own parser (the `dockerfile` package, from the
+`hostprocess-dockerfile` resolve) in a cached PEX process that prints JSON; the pure core
+`hostprocess.dockerfile` turns that into a plan. ADD/COPY sources are inferred as
+dependencies on the `files`/`resources` targets that own them, and each ADD/COPY becomes a
+layer tree whose paths are its destinations, built from file digests without reading
+content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from pants.backend.python.subsystems.setup import PythonSetup
+from pants.backend.python.target_types import EntryPoint
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex_requirements import PexRequirements, Resolve
+from pants.core.target_types import FileSourceField, ResourceSourceField
+from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
+from pants.engine.addresses import Address
+from pants.engine.fs import (
+    CreateDigest,
+    Digest,
+    DigestEntries,
+    FileContent,
+    FileEntry,
+    PathGlobs,
+    Paths,
+)
+from pants.engine.internals.graph import Owners, OwnersRequest
+from pants.engine.process import FallibleProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import (
+    FieldSet,
+    HydratedSources,
+    HydrateSourcesRequest,
+    InferDependenciesRequest,
+    InferredDependencies,
+    SourcesField,
+    TransitiveTargets,
+    TransitiveTargetsRequest,
+)
+from pants.engine.unions import UnionRule
+from pants.util.logging import LogLevel
+
+import hostprocess.dockerfile
+from hostprocess.dockerfile.context import place
+from hostprocess.dockerfile.translate import Copy, DockerfileError, Download, Plan, translate
+from hostprocess.target_types import ArchitectureField, BuildArgsField, DockerfileField
+from hostprocess.util_rules.inputs import ImageBuildError, LayerInputs, check_destinations
+
+logger = logging.getLogger(__name__)
+
+PARSER_RESOLVE = "hostprocess-dockerfile"
+PARSER_MAIN = EntryPoint("hostprocess.dockerfile.parse_main", "main")
+PARSER_MODULES = ("__init__.py", "directives.py", "parse_main.py")
+
+
+@dataclass(frozen=True)
+class DockerfileParser:
+    pex: VenvPex
+
+
+@rule(desc="Build the Dockerfile parser")
+async def build_dockerfile_parser(python_setup: PythonSetup) -> DockerfileParser:
+    if PARSER_RESOLVE not in python_setup.resolves:
+        raise ValueError(
+            f"`hostprocess_image(dockerfile=...)` parses Dockerfiles with the Python resolve "
+            f"`{PARSER_RESOLVE}`, which `[python].resolves` in pants.toml does not define. Add "
+            f'`{PARSER_RESOLVE} = "3rdparty/python/hostprocess-dockerfile.lock"` there (see '
+            f"README: Installing the plugin)."
+        )
+    package = Path(hostprocess.dockerfile.__file__).parent
+    files = [FileContent("hostprocess/__init__.py", b"")]
+    files += [
+        FileContent(f"hostprocess/dockerfile/{name}", (package / name).read_bytes())
+        for name in PARSER_MODULES
+    ]
+    sources = await Get(Digest, CreateDigest(files))
+    ics = python_setup.resolves_to_interpreter_constraints.get(PARSER_RESOLVE)
+    pex = await Get(
+        VenvPex,
+        PexRequest(
+            output_filename="hostprocess_dockerfile_parser.pex",
+            internal_only=True,
+            requirements=PexRequirements(
+                ("dockerfile",),
+                from_superset=Resolve(PARSER_RESOLVE, use_entire_lockfile=False),
+                description_of_origin="the hostprocess Dockerfile parser",
+            ),
+            interpreter_constraints=InterpreterConstraints(
+                ics or python_setup.interpreter_constraints
+            ),
+            main=PARSER_MAIN,
+            sources=sources,
+        ),
+    )
+    return DockerfileParser(pex)
+
+
+@dataclass(frozen=True)
+class ParsedDockerfile:
+    path: str  # relative to the build root
+    text: str  # the parser's JSON
+
+    @property
+    def document(self) -> Mapping[str, Any]:
+        return json.loads(self.text)
+
+    @property
+    def context(self) -> str:
+        """The build context: the Dockerfile's directory."""
+        return os.path.dirname(self.path)
+
+
+@dataclass(frozen=True)
+class ParseDockerfileRequest:
+    field: DockerfileField
+
+
+@rule(desc="Parse a Dockerfile")
+async def parse_dockerfile(
+    request: ParseDockerfileRequest, parser: DockerfileParser
+) -> ParsedDockerfile:
+    field = request.field
+    hydrated = await Get(HydratedSources, HydrateSourcesRequest(field))
+    (path,) = hydrated.snapshot.files
+    result = await Get(
+        FallibleProcessResult,
+        VenvPexProcess(
+            parser.pex,
+            argv=(path,),
+            input_digest=hydrated.snapshot.digest,
+            description=f"Parsing {path}",
+            level=LogLevel.DEBUG,
+        ),
+    )
+    if result.exit_code != 0:
+        raise ImageBuildError(
+            f"The `dockerfile` of the `hostprocess_image` target {field.address} does not parse: "
+            f"{result.stderr.decode(errors='replace').strip()}"
+        )
+    return ParsedDockerfile(path, result.stdout.decode())
+
+
+@dataclass(frozen=True)
+class DockerfilePlanRequest:
+    dockerfile: DockerfileField
+    build_args: BuildArgsField
+    architecture: ArchitectureField
+
+
+@dataclass(frozen=True)
+class DockerfilePlan:
+    plan: Plan
+    parsed: ParsedDockerfile
+
+
+def predefined_args(architecture: str) -> dict[str, str]:
+    """BuildKit's automatic platform ARGs, for the image being built."""
+    return {
+        "TARGETPLATFORM": f"windows/{architecture}",
+        "TARGETOS": "windows",
+        "TARGETARCH": architecture,
+    }
+
+
+@rule(desc="Translate a Dockerfile")
+async def plan_dockerfile(request: DockerfilePlanRequest) -> DockerfilePlan:
+    address = request.dockerfile.address
+    parsed = await Get(ParsedDockerfile, ParseDockerfileRequest(request.dockerfile))
+    try:
+        plan = translate(
+            parsed.document,
+            dict(request.build_args.value or {}),
+            predefined_args(request.architecture.value),
+        )
+    except DockerfileError as e:
+        raise ImageBuildError(
+            f"The `dockerfile` {parsed.path} of the `hostprocess_image` target {address} cannot "
+            f"be built: {e}"
+        ) from None
+    for warning in plan.warnings:
+        logger.warning(f"{address}: {parsed.path}: {warning}")
+    return DockerfilePlan(plan, parsed)
+
+
+@dataclass(frozen=True)
+class DockerfileInferenceFieldSet(FieldSet):
+    required_fields = (DockerfileField,)
+
+    dockerfile: DockerfileField
+    build_args: BuildArgsField
+    architecture: ArchitectureField
+
+
+class InferDockerfileDependencies(InferDependenciesRequest):
+    infer_from = DockerfileInferenceFieldSet
+
+
+def _relative(files: Sequence[str], directory: str) -> list[str]:
+    prefix = f"{directory}/" if directory else ""
+    return [f[len(prefix) :] for f in files if f.startswith(prefix)]
+
+
+@rule(desc="Infer a Dockerfile's dependencies from its ADD and COPY sources")
+async def infer_dockerfile_dependencies(
+    request: InferDockerfileDependencies,
+) -> InferredDependencies:
+    fs = request.field_set
+    if not fs.dockerfile.value:
+        return InferredDependencies([])
+    planned = await Get(
+        DockerfilePlan, DockerfilePlanRequest(fs.dockerfile, fs.build_args, fs.architecture)
+    )
+    context = planned.parsed.context
+    on_disk = await Get(Paths, PathGlobs([os.path.join(context, "**")] if context else ["**"]))
+    context_files = _relative(on_disk.files, context)
+    wanted: set[str] = set()
+    for step in planned.plan.steps:
+        if isinstance(step, Copy):
+            try:
+                wanted.update(source for source, _ in place(step, context_files))
+            except DockerfileError:
+                continue  # reported, with the fix, when the image is built
+    paths = sorted(os.path.join(context, f) for f in wanted)
+    owners = await Get(Owners, OwnersRequest(tuple(paths)))
+    owned = [a for a in owners if a != fs.address]
+    return InferredDependencies(owned)
+
+
+@dataclass(frozen=True)
+class DockerfileLayersRequest:
+    address: Address
+    planned: DockerfilePlan
+    one_layer: bool
+
+
+@dataclass(frozen=True)
+class DockerfileLayers:
+    layers: tuple[LayerInputs, ...]
+    labels: tuple[str, ...]  # each layer's instruction(s), for progress and history
+
+
+async def _context_files(address: Address, context: str) -> tuple[list[str], dict[str, FileEntry]]:
+    """The files of the image's (transitive) `files`/`resources` dependencies in the context."""
+    transitive = await Get(TransitiveTargets, TransitiveTargetsRequest([address]))
+    sources = await Get(
+        SourceFiles,
+        SourceFilesRequest(
+            (t[SourcesField] for t in transitive.dependencies if t.has_field(SourcesField)),
+            for_sources_types=(FileSourceField, ResourceSourceField),
+            enable_codegen=True,
+        ),
+    )
+    entries = await Get(DigestEntries, Digest, sources.snapshot.digest)
+    prefix = f"{context}/" if context else ""
+    by_path = {
+        e.path[len(prefix) :]: e
+        for e in entries
+        if isinstance(e, FileEntry) and e.path.startswith(prefix)
+    }
+    return sorted(by_path), by_path
+
+
+def _step_files(
+    address: Address, planned: DockerfilePlan, step: Copy | Download, context_files: list[str]
+) -> list[tuple[str, str]]:
+    if isinstance(step, Download):
+        raise ImageBuildError(
+            f"The `dockerfile` {planned.parsed.path} of {address}: line {step.line}: "
+            f"`{step.text}` fetches a URL at build time, which is not supported yet. Declare "
+            f'`file(name=..., source=http_source("{step.url}", sha256="{step.sha256}", len=...))` '
+            f"beside the Dockerfile and COPY the file instead: Pants pins and caches the download."
+        )
+    try:
+        return place(step, context_files)
+    except DockerfileError as e:
+        raise ImageBuildError(
+            f"The `dockerfile` {planned.parsed.path} of the `hostprocess_image` target {address} "
+            f"cannot be built: {e} Files in the build context come from `files` or `resources` "
+            f"targets, inferred from ADD/COPY (or listed in `dependencies`): declare one that owns "
+            f'them, e.g. `files(name="context", sources=[...])` beside the Dockerfile.'
+        ) from None
+
+
+@rule(desc="Place a Dockerfile's ADD and COPY files")
+async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayers:
+    planned, address = request.planned, request.address
+    context = planned.parsed.context
+    context_files, entries = await _context_files(address, context)
+    groups: list[tuple[str, dict[str, str]]] = []  # (label, destination -> context file)
+    for step in planned.plan.steps:
+        placed = dict((dest, source) for source, dest in _step_files(address, planned, step, context_files))
+        label = f"`{step.text}` (line {step.line})"
+        if request.one_layer and groups:
+            groups[0] = (f"{groups[0][0]}, {label}", {**groups[0][1], **placed})
+        elif request.one_layer:
+            groups.append((f"layer of {label}", placed))
+        else:
+            groups.append((f"layer of {label}", placed))
+    trees = await MultiGet(
+        Get(
+            Digest,
+            CreateDigest(
+                FileEntry(dest, entries[source].file_digest, entries[source].is_executable)
+                for dest, source in sorted(placed.items())
+            ),
+        )
+        for _, placed in groups
+    )
+    layers = []
+    for (_, placed), tree in zip(groups, trees):
+        destinations = tuple(sorted(placed))
+        sources = tuple(os.path.join(context, placed[d]) for d in destinations)
+        check_destinations(address, destinations, sources)
+        layers.append(LayerInputs(tree, destinations, sources))
+    return DockerfileLayers(tuple(layers), tuple(label for label, _ in groups))
+
+
+def rules():
+    return (
+        *collect_rules(),
+        UnionRule(InferDependenciesRequest, InferDockerfileDependencies),
+    )
