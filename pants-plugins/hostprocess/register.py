@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hostprocess.goals import package, publish
+from hostprocess.goals import package, publish, tailor
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import HostProcessImageTarget
 from hostprocess.util_rules import dockerfile, inputs, layers, pull, tool
@@ -22,4 +22,5 @@ def rules() -> list:
         *pull.rules(),
         *package.rules(),
         *publish.rules(),
+        *tailor.rules(),
     ]

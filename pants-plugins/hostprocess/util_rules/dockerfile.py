@@ -59,8 +59,9 @@ from hostprocess.util_rules.inputs import ImageBuildError, LayerInputs, check_de
 logger = logging.getLogger(__name__)
 
 PARSER_RESOLVE = "hostprocess-dockerfile"
-PARSER_MAIN = EntryPoint("hostprocess.dockerfile.parse_main", "main")
-PARSER_MODULES = ("__init__.py", "directives.py", "parse_main.py")
+PARSER_MAIN = EntryPoint("hostprocess.dockerfile.cli", "main")
+FETCHED = "fetched"
+PARSER_MODULES = ("__init__.py", "cli.py", "directives.py", "fetch.py", "parse.py")
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ async def build_dockerfile_parser(python_setup: PythonSetup) -> DockerfileParser
 @dataclass(frozen=True)
 class ParsedDockerfile:
     path: str  # relative to the build root
-    text: str  # the parser's JSON
+    text: str  # the parser's JSON, or "" when it refused the file
+    error: str = ""
 
     @property
     def document(self) -> Mapping[str, Any]:
@@ -122,32 +124,39 @@ class ParsedDockerfile:
 
 @dataclass(frozen=True)
 class ParseDockerfileRequest:
-    field: DockerfileField
+    path: str
+    digest: Digest  # holds the file at `path`
 
 
 @rule(desc="Parse a Dockerfile")
 async def parse_dockerfile(
     request: ParseDockerfileRequest, parser: DockerfileParser
 ) -> ParsedDockerfile:
-    field = request.field
-    hydrated = await Get(HydratedSources, HydrateSourcesRequest(field))
-    (path,) = hydrated.snapshot.files
     result = await Get(
         FallibleProcessResult,
         VenvPexProcess(
             parser.pex,
-            argv=(path,),
-            input_digest=hydrated.snapshot.digest,
-            description=f"Parsing {path}",
+            argv=("parse", request.path),
+            input_digest=request.digest,
+            description=f"Parsing {request.path}",
             level=LogLevel.DEBUG,
         ),
     )
     if result.exit_code != 0:
+        return ParsedDockerfile(request.path, "", result.stderr.decode(errors="replace").strip())
+    return ParsedDockerfile(request.path, result.stdout.decode())
+
+
+async def _parse_field(field: DockerfileField) -> ParsedDockerfile:
+    hydrated = await Get(HydratedSources, HydrateSourcesRequest(field))
+    (path,) = hydrated.snapshot.files
+    parsed = await Get(ParsedDockerfile, ParseDockerfileRequest(path, hydrated.snapshot.digest))
+    if parsed.error:
         raise ImageBuildError(
-            f"The `dockerfile` of the `hostprocess_image` target {field.address} does not parse: "
-            f"{result.stderr.decode(errors='replace').strip()}"
+            f"The `dockerfile` of the `hostprocess_image` target {field.address} does not "
+            f"parse: {parsed.error}"
         )
-    return ParsedDockerfile(path, result.stdout.decode())
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,7 @@ def predefined_args(architecture: str) -> dict[str, str]:
 @rule(desc="Translate a Dockerfile")
 async def plan_dockerfile(request: DockerfilePlanRequest) -> DockerfilePlan:
     address = request.dockerfile.address
-    parsed = await Get(ParsedDockerfile, ParseDockerfileRequest(request.dockerfile))
+    parsed = await _parse_field(request.dockerfile)
     try:
         plan = translate(
             parsed.document,
@@ -270,18 +279,44 @@ async def _context_files(address: Address, context: str) -> tuple[list[str], dic
     return sorted(by_path), by_path
 
 
-def _step_files(
-    address: Address, planned: DockerfilePlan, step: Copy | Download, context_files: list[str]
-) -> list[tuple[str, str]]:
-    if isinstance(step, Download):
+@dataclass(frozen=True)
+class FetchRequest:
+    address: Address
+    download: Download
+
+
+@rule(desc="Fetch an ADD URL")
+async def fetch_url(request: FetchRequest, parser: DockerfileParser) -> FileEntry:
+    """The pinned content of `ADD --checksum=sha256:... <url>`, cached by Pants."""
+    step = request.download
+    result = await Get(
+        FallibleProcessResult,
+        VenvPexProcess(
+            parser.pex,
+            argv=("fetch", step.url, step.sha256, FETCHED),
+            output_files=(FETCHED,),
+            description=f"Fetching {step.url} for {request.address}",
+            level=LogLevel.INFO,
+        ),
+    )
+    if result.exit_code != 0:
         raise ImageBuildError(
-            f"The `dockerfile` {planned.parsed.path} of {address}: line {step.line}: "
-            f"`{step.text}` fetches a URL at build time, which is not supported yet. Declare "
-            f'`file(name=..., source=http_source("{step.url}", sha256="{step.sha256}", len=...))` '
-            f"beside the Dockerfile and COPY the file instead: Pants pins and caches the download."
+            f"The `dockerfile` of the `hostprocess_image` target {request.address}: line "
+            f"{step.line}: `{step.text}` failed: {result.stderr.decode(errors='replace').strip()}"
         )
+    entries = await Get(DigestEntries, Digest, result.output_digest)
+    (entry,) = (e for e in entries if isinstance(e, FileEntry))
+    return entry
+
+
+def _placed(
+    address: Address, planned: DockerfilePlan, step: Copy | Download, context_files: list[str]
+) -> dict[str, str]:
+    """Destination -> source (a context file, or the URL of a download) for one step."""
+    if isinstance(step, Download):
+        return {step.path: step.url}
     try:
-        return place(step, context_files)
+        return {dest: source for source, dest in place(step, context_files)}
     except DockerfileError as e:
         raise ImageBuildError(
             f"The `dockerfile` {planned.parsed.path} of the `hostprocess_image` target {address} "
@@ -296,9 +331,12 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
     planned, address = request.planned, request.address
     context = planned.parsed.context
     context_files, entries = await _context_files(address, context)
-    groups: list[tuple[str, dict[str, str]]] = []  # (label, destination -> context file)
+    downloads = [s for s in planned.plan.steps if isinstance(s, Download)]
+    fetched = await MultiGet(Get(FileEntry, FetchRequest(address, d)) for d in downloads)
+    entries.update((d.url, entry) for d, entry in zip(downloads, fetched))
+    groups: list[tuple[str, dict[str, str]]] = []  # (label, destination -> source)
     for step in planned.plan.steps:
-        placed = dict((dest, source) for source, dest in _step_files(address, planned, step, context_files))
+        placed = _placed(address, planned, step, context_files)
         label = f"`{step.text}` (line {step.line})"
         if request.one_layer and groups:
             groups[0] = (f"{groups[0][0]}, {label}", {**groups[0][1], **placed})
@@ -319,7 +357,10 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
     layers = []
     for (_, placed), tree in zip(groups, trees):
         destinations = tuple(sorted(placed))
-        sources = tuple(os.path.join(context, placed[d]) for d in destinations)
+        sources = tuple(
+            placed[d] if "://" in placed[d] else os.path.join(context, placed[d])
+            for d in destinations
+        )
         check_destinations(address, destinations, sources)
         layers.append(LayerInputs(tree, destinations, sources))
     return DockerfileLayers(tuple(layers), tuple(label for label, _ in groups))
