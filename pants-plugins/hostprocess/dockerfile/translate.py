@@ -238,6 +238,8 @@ def _from(state: _State, ins: Mapping[str, Any]) -> None:
             state.warnings.append(
                 f"line {line}: `{flag}` is ignored: the target's `architecture` field decides."
             )
+    if not ins["value"]:
+        raise DockerfileError(line, "FROM needs an image.")
     reference = _word(state, ins["value"][0], line, _defined(state.meta_args))
     if is_hostprocess_base(reference):
         state.base = Base("builtin", reference, line)
@@ -273,6 +275,8 @@ def is_hostprocess_base(reference: str) -> bool:
 def _kvps(state: _State, ins: Mapping[str, Any]) -> list[tuple[str, str]]:
     """ENV/LABEL pairs, each word expanded with the variables from before this line."""
     values, line = ins["value"], ins["line"]
+    if not values:
+        raise DockerfileError(line, f"{ins['cmd']} needs at least one `name=value`.")
     env = state.scope()
     pairs = [(values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)]
     out = [(_word(state, k, line, env), _word(state, v, line, env)) for k, v in pairs]
