@@ -272,7 +272,8 @@ def _dockerfile_base(field_set: HostProcessImageFieldSet, plan: Plan) -> str | N
         return None if base.kind == "builtin" else base.reference
     if mapped and not is_external_reference(mapped):
         return mapped
-    name = base.reference.split("@", 1)[0]
+    head, slash, last = base.reference.split("@", 1)[0].rpartition("/")
+    name = head + slash + last.split(":", 1)[0]
     raise ImageBuildError(
         f"In {where}, `FROM {base.reference}` is neither Microsoft's HostProcess base image nor "
         f"pinned by digest, so the build would not be reproducible. Pin it, "
