@@ -119,6 +119,8 @@ def test_readme_dockerfile_builds_the_same_layers_as_examples_hello(rule_runner:
         "examples/dockerfile/hello-world.ps1",
     ]
     rule_runner.write_files({path: Path(path).read_bytes() for path in files})
+    # Like this repository's root `files(name="repo")`: a far owner that inference must skip.
+    rule_runner.write_files({"BUILD": 'files(name="repo", sources=["examples/**/*"])\n'})
     address = Address("examples/dockerfile", target_name="dockerfile")
     hello = build(rule_runner, Address("examples", target_name="hello"))
     from_dockerfile = build(rule_runner, address)
@@ -135,7 +137,7 @@ def test_readme_dockerfile_builds_the_same_layers_as_examples_hello(rule_runner:
     theirs.pop("history")
     assert ours == theirs
     assert from_dockerfile.files == hello.files
-    # hello-world.ps1 came in by dependency inference from the ADD, not a BUILD field
+    # hello-world.ps1 came in by dependency inference from the ADD, from its nearest owner
     assert "dependencies" not in Path("examples/dockerfile/BUILD").read_text()
     assert dependencies(rule_runner, address) == [
         Address("examples/dockerfile", target_name="context", relative_file_path="hello-world.ps1")
@@ -242,10 +244,12 @@ def test_refusals_name_the_target_the_file_and_the_line(rule_runner: RuleRunner)
             'hostprocess_image(name="run", dockerfile="run.Dockerfile")\n'
             'hostprocess_image(name="unowned", dockerfile="unowned.Dockerfile")\n'
             'hostprocess_image(name="unpinned", dockerfile="unpinned.Dockerfile")\n'
-            'hostprocess_image(name="args", build_args={"A": "1"})\n',
+            'hostprocess_image(name="args", build_args={"A": "1"})\n'
+            'hostprocess_image(name="device", dockerfile="device.Dockerfile")\n',
             "svc/run.Dockerfile": f"FROM {BASE}\nCOPY a.ps1 .\nRUN powershell ./a.ps1\n",
             "svc/unowned.Dockerfile": f"FROM {BASE}\nCOPY a.ps1 notes.txt C:/app/\n",
             "svc/unpinned.Dockerfile": "FROM registry.example.com/org/base:1.0\n",
+            "svc/device.Dockerfile": f"FROM {BASE}\nCOPY a.ps1 C:/logs/NUL.ps1\n",
             "svc/a.ps1": "a\n",
             "svc/notes.txt": "nobody owns me\n",
         }
@@ -262,6 +266,13 @@ def test_refusals_name_the_target_the_file_and_the_line(rule_runner: RuleRunner)
     assert "line 1, `FROM registry.example.com/org/base:1.0` is neither" in message
     assert "FROM registry.example.com/org/base@sha256:<digest>" in message
     assert "set the target's `base` field" in message
+
+    message = build_error(rule_runner, Address("svc", target_name="device"))
+    assert (
+        "the layer of `COPY a.ps1 C:/logs/NUL.ps1` (line 2) puts files where Windows cannot have "
+        "them:\n  C:\\logs\\NUL.ps1 (from svc/a.ps1): " in message
+    )
+    assert "reserved" in message and "Change the ADD/COPY destination" in message
 
     message = build_error(rule_runner, Address("svc", target_name="args"))
     assert "sets `build_args` without `dockerfile`" in message

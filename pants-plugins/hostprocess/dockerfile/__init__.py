@@ -1,1 +1,1 @@
-"""The Dockerfile frontend: pure core (no Pants imports), plus the parser's sandboxed entry point."""
+"""The Dockerfile frontend: a pure core (no Pants imports) and the parser's sandboxed CLI."""

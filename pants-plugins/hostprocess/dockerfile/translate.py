@@ -29,7 +29,7 @@ RUN_FIX = (
     "builds on Linux and macOS without running anything. Produce the file with a Pants "
     "target instead (a `file(source=http_source(...))` download, an `archive`, a "
     "`pex_binary`, a generated file) and ADD or COPY it, or build on a base image (pinned "
-    "by digest) that already contains the result."
+    "by digest) that already contains the result"
 )
 IGNORED = {
     "EXPOSE": "HostProcess containers share the node's network, so there is nothing to expose",
@@ -142,18 +142,19 @@ class _State:
 
 def translate(
     document: Mapping[str, Any],
-    build_args: Mapping[str, str] = {},
-    predefined: Mapping[str, str] = {},
+    build_args: Mapping[str, str] | None = None,
+    predefined: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan for one parsed Dockerfile; raises DockerfileError for what cannot be built.
 
     `predefined` are BuildKit's automatic platform ARGs (TARGETOS, TARGETARCH, ...), visible
     in FROM and, once declared with `ARG NAME`, in the stage.
     """
+    build_args = build_args or {}
     state = _State(escape=document.get("escape", "\\"), build_args=build_args)
-    state.meta_args.update(predefined)
+    state.meta_args.update(predefined or {})
     for instruction in document["instructions"]:
-        _dispatch(state, instruction, predefined)
+        _dispatch(state, instruction)
     if state.base is None:
         raise DockerfileError(1, "the Dockerfile has no FROM instruction.")
     unused = sorted(set(build_args) - state.used_args)
@@ -175,7 +176,7 @@ def translate(
     )
 
 
-def _dispatch(state: _State, ins: Mapping[str, Any], predefined: Mapping[str, str]) -> None:
+def _dispatch(state: _State, ins: Mapping[str, Any]) -> None:
     cmd, line = ins["cmd"], ins["line"]
     if cmd == "ARG":
         _arg(state, ins)
@@ -258,7 +259,8 @@ def base_reference(document: Mapping[str, Any]) -> str | None:
     state = _State(escape=document.get("escape", "\\"), build_args={})
     for instruction in document["instructions"]:
         if instruction["cmd"] == "FROM":
-            return _word(state, instruction["value"][0], instruction["line"], _defined(state.meta_args))
+            line, words = instruction["line"], instruction["value"]
+            return _word(state, words[0], line, _defined(state.meta_args)) if words else None
         if instruction["cmd"] == "ARG":
             _arg(state, instruction)
     return None

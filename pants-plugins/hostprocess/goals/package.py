@@ -254,7 +254,8 @@ def check_dockerfile_fields(field_set: HostProcessImageFieldSet) -> None:
         listed = ", ".join(f"`{a}` (the Dockerfile's {DOCKERFILE_REPLACES[a]})" for a in both)
         raise ImageBuildError(
             f"The `hostprocess_image` target {address} sets `dockerfile` and also {listed}: the "
-            f"Dockerfile decides these. Remove the fields, or move their values into the Dockerfile."
+            f"Dockerfile decides these. Remove the fields, or move their values into the "
+            f"Dockerfile."
         )
 
 
@@ -262,7 +263,10 @@ def _dockerfile_base(field_set: HostProcessImageFieldSet, plan: Plan) -> str | N
     """What a Dockerfile's FROM means: built-in base (None), a pinned external image, or
     the `hostprocess_image` that the `base` field names for an unpinned FROM."""
     base, mapped = plan.base, field_set.base.value
-    where = f"the `dockerfile` of the `hostprocess_image` target {field_set.address}: line {base.line}"
+    where = (
+        f"the `dockerfile` of the `hostprocess_image` target {field_set.address}: "
+        f"line {base.line}"
+    )
     if base.kind == "builtin" or base.pinned:
         if mapped:
             raise ImageBuildError(
@@ -279,7 +283,8 @@ def _dockerfile_base(field_set: HostProcessImageFieldSet, plan: Plan) -> str | N
         f"pinned by digest, so the build would not be reproducible. Pin it, "
         f"`FROM {name}@sha256:<digest>` (find the digest with `skopeo inspect --format "
         f"'{{{{.Digest}}}}' docker://{base.reference}`), or, if it is an image built here, set "
-        f'the target\'s `base` field to that `hostprocess_image`\'s address (e.g. `base="//images/org-base"`).'
+        f"the target's `base` field to that `hostprocess_image`'s address "
+        f'(e.g. `base="//images/org-base"`).'
     )
 
 

@@ -54,7 +54,14 @@ import hostprocess.dockerfile
 from hostprocess.dockerfile.context import place
 from hostprocess.dockerfile.translate import Copy, DockerfileError, Download, Plan, translate
 from hostprocess.target_types import ArchitectureField, BuildArgsField, DockerfileField
-from hostprocess.util_rules.inputs import ImageBuildError, LayerInputs, check_destinations
+from hostprocess.util_rules.inputs import (
+    MAX_LISTED,
+    ImageBuildError,
+    InvalidImagePathError,
+    LayerInputs,
+    check_destinations,
+    windows_path,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -240,9 +247,20 @@ async def infer_dockerfile_dependencies(
             except DockerfileError:
                 continue  # reported, with the fix, when the image is built
     paths = sorted(os.path.join(context, f) for f in wanted)
-    owners = await Get(Owners, OwnersRequest(tuple(paths)))
-    owned = [a for a in owners if a != fs.address]
-    return InferredDependencies(owned)
+    owners = await MultiGet(Get(Owners, OwnersRequest((path,))) for path in paths)
+    return InferredDependencies(
+        address for found in owners for address in nearest(found, exclude=fs.address)
+    )
+
+
+def nearest(owners: Sequence[Address], exclude: Address) -> list[Address]:
+    """The owners declared closest to the file: a `files` target beside the Dockerfile, not
+    one far up the tree that globs everything (several at the same depth are all kept)."""
+    candidates = [a for a in owners if a != exclude]
+    if not candidates:
+        return []
+    depth = max(len(a.spec_path) for a in candidates)
+    return [a for a in candidates if len(a.spec_path) == depth]
 
 
 @dataclass(frozen=True)
@@ -326,6 +344,27 @@ def _placed(
         ) from None
 
 
+def _check_destinations(
+    address: Address, path: str, label: str, destinations: Sequence[str], sources: Sequence[str]
+) -> None:
+    """The same Windows path rules as `dependencies`, worded for the Dockerfile."""
+    try:
+        check_destinations(address, destinations, sources)
+    except InvalidImagePathError as e:
+        origin = dict(zip(destinations, sources))
+        lines = "\n".join(
+            f"  {windows_path(p.path)} (from {origin.get(p.path, p.path)}): {p}"
+            for p in e.problems[:MAX_LISTED]
+        )
+        more = len(e.problems) - MAX_LISTED
+        raise ImageBuildError(
+            f"The `dockerfile` {path} of the `hostprocess_image` target {address}: the {label} "
+            f"puts files where Windows cannot have them:\n{lines}"
+            + (f"\n  ... and {more} more" if more > 0 else "")
+            + "\nChange the ADD/COPY destination, or rename the files."
+        ) from None
+
+
 @rule(desc="Place a Dockerfile's ADD and COPY files")
 async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayers:
     planned, address = request.planned, request.address
@@ -355,13 +394,13 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
         for _, placed in groups
     )
     layers = []
-    for (_, placed), tree in zip(groups, trees):
+    for (label, placed), tree in zip(groups, trees):
         destinations = tuple(sorted(placed))
         sources = tuple(
             placed[d] if "://" in placed[d] else os.path.join(context, placed[d])
             for d in destinations
         )
-        check_destinations(address, destinations, sources)
+        _check_destinations(address, planned.parsed.path, label, destinations, sources)
         layers.append(LayerInputs(tree, destinations, sources))
     return DockerfileLayers(tuple(layers), tuple(label for label, _ in groups))
 
