@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from hostprocess.dockerfile.context import place
-from hostprocess.dockerfile.translate import Copy, DockerfileError
+from hostprocess.dockerfile.context import named_files, place, relative_to
+from hostprocess.dockerfile.translate import Base, Copy, DockerfileError, Plan
 
 CONTEXT = [
     "Dockerfile.windows",
@@ -62,3 +62,17 @@ def test_place_refused(sources: tuple[str, ...], destination: str, into_director
     with pytest.raises(DockerfileError, match="^line 7: ") as info:
         place(copy(sources, destination, into_directory), CONTEXT)
     assert fragment in str(info.value)
+
+
+def test_named_files_for_inference_and_tailor() -> None:
+    on_disk = ["svc/" + f for f in CONTEXT] + ["elsewhere/x.ps1", "svc-other/y.ps1"]
+    context_files = relative_to("svc", on_disk)
+    assert context_files == CONTEXT
+    steps = (
+        copy(("*.ps1",), "", True),
+        copy(("tools",), "opt", True),
+        copy(("missing.txt",), "", True),  # skipped: the build reports it
+    )
+    plan = Plan(base=Base("builtin"), steps=steps)
+    assert named_files(plan, context_files) == ["hello-world.ps1", "run.ps1", "tools/a.exe", "tools/lib/b.dll"]
+    assert relative_to("", ["a", "b/c"]) == ["a", "b/c"]

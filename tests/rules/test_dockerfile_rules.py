@@ -222,19 +222,15 @@ def test_one_layer_for_all_copies_gives_the_same_files(rule_runner: RuleRunner) 
     assert layer_names(rule_runner, one, 1)[-1] == "Files/hpc/agent/start-agent.ps1"
 
 
-@pytest.mark.parametrize(
-    "fields, fragment",
-    [
+def test_fields_the_dockerfile_replaces_are_refused(rule_runner: RuleRunner) -> None:
+    cases = [
         ({"entrypoint": '["x.exe"]'}, "sets `dockerfile` and also `entrypoint` (the Dockerfile's ENTRYPOINT)"),
         ({"env": '{"A": "1"}', "labels": '{"b": "2"}'}, "also `env` (the Dockerfile's ENV), `labels` (the Dockerfile's LABEL)"),
         ({"base": '"//other:image"'}, "already says what the base is, so the target's `base` field"),
-    ],
-)
-def test_fields_the_dockerfile_replaces_are_refused(
-    rule_runner: RuleRunner, fields: dict[str, str], fragment: str
-) -> None:
-    message = build_error(rule_runner, write_agent(rule_runner, **fields))
-    assert "agent:agent" in message and fragment in message
+    ]
+    for fields, fragment in cases:
+        message = build_error(rule_runner, write_agent(rule_runner, **fields))
+        assert "agent:agent" in message and fragment in message
 
 
 def test_refusals_name_the_target_the_file_and_the_line(rule_runner: RuleRunner) -> None:

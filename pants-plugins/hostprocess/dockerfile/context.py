@@ -13,7 +13,7 @@ import re
 from fnmatch import fnmatchcase
 from typing import Sequence
 
-from hostprocess.dockerfile.translate import Copy, DockerfileError
+from hostprocess.dockerfile.translate import Copy, DockerfileError, Plan
 
 WILDCARD_RE = re.compile(r"[*?\[]")
 
@@ -70,3 +70,22 @@ def place(copy: Copy, context_files: Sequence[str]) -> list[tuple[str, str]]:
         for path in _under(hit, context_files):
             pairs[posixpath.join(copy.destination, path[len(prefix) :])] = path
     return sorted(((source, dest) for dest, source in pairs.items()), key=lambda p: p[1])
+
+
+def relative_to(directory: str, paths: Sequence[str]) -> list[str]:
+    """`paths` under `directory` (build-root relative), relative to it."""
+    prefix = f"{directory}/" if directory else ""
+    return [p[len(prefix) :] for p in paths if p.startswith(prefix)]
+
+
+def named_files(plan: Plan, context_files: Sequence[str]) -> list[str]:
+    """The context files some ADD/COPY of `plan` names (a step that matches nothing is
+    skipped here: building the image reports it, with the fix)."""
+    wanted: set[str] = set()
+    for step in plan.steps:
+        if isinstance(step, Copy):
+            try:
+                wanted.update(source for source, _ in place(step, context_files))
+            except DockerfileError:
+                continue
+    return sorted(wanted)

@@ -24,9 +24,8 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
-from hostprocess.dockerfile.context import place
+from hostprocess.dockerfile.context import named_files, relative_to
 from hostprocess.dockerfile.translate import (
-    Copy,
     DockerfileError,
     base_reference,
     is_hostprocess_base,
@@ -36,6 +35,7 @@ from hostprocess.target_types import HostProcessImageTarget
 from hostprocess.util_rules.dockerfile import (
     ParsedDockerfile,
     ParseDockerfileRequest,
+    context_globs,
     predefined_args,
 )
 
@@ -58,10 +58,6 @@ def _is_candidate(parsed: ParsedDockerfile) -> bool:
     return reference is not None and is_hostprocess_base(reference)
 
 
-def _context_globs(parsed: ParsedDockerfile) -> PathGlobs:
-    return PathGlobs([os.path.join(parsed.context, "**")] if parsed.context else ["**"])
-
-
 def unowned_context_files(
     parsed: ParsedDockerfile, on_disk: Sequence[str], owned: set[str]
 ) -> list[str]:
@@ -72,17 +68,8 @@ def unowned_context_files(
         plan = translate(parsed.document, {}, predefined_args("amd64"))
     except DockerfileError:
         return []  # `package` reports it, with the line and the fix
-    context = parsed.context
-    prefix = f"{context}/" if context else ""
-    context_files = [f[len(prefix) :] for f in on_disk if f.startswith(prefix)]
-    wanted: set[str] = set()
-    for step in plan.steps:
-        if isinstance(step, Copy):
-            try:
-                wanted.update(source for source, _ in place(step, context_files))
-            except DockerfileError:
-                continue
-    return sorted(f for f in wanted if os.path.join(context, f) not in owned)
+    named = named_files(plan, relative_to(parsed.context, on_disk))
+    return [f for f in named if os.path.join(parsed.context, f) not in owned]
 
 
 @rule(level=LogLevel.DEBUG, desc="Find HostProcess Dockerfiles without a hostprocess_image")
@@ -98,7 +85,7 @@ async def find_putative_hostprocess_targets(
         for path, digest in zip(unowned, digests)
     )
     candidates = [p for p in parsed if _is_candidate(p)]
-    listings = await MultiGet(Get(Paths, PathGlobs, _context_globs(p)) for p in candidates)
+    listings = await MultiGet(Get(Paths, PathGlobs, context_globs(p.context)) for p in candidates)
     contexts = [
         unowned_context_files(p, listing.files, owned) for p, listing in zip(candidates, listings)
     ]

@@ -51,7 +51,7 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 import hostprocess.dockerfile
-from hostprocess.dockerfile.context import place
+from hostprocess.dockerfile.context import named_files, place, relative_to
 from hostprocess.dockerfile.translate import Copy, DockerfileError, Download, Plan, translate
 from hostprocess.target_types import ArchitectureField, BuildArgsField, DockerfileField
 from hostprocess.util_rules.inputs import (
@@ -179,6 +179,11 @@ class DockerfilePlan:
     parsed: ParsedDockerfile
 
 
+def context_globs(context: str) -> PathGlobs:
+    """Every file of a build context on disk (what `docker build` would send)."""
+    return PathGlobs([os.path.join(context, "**")] if context else ["**"])
+
+
 def predefined_args(architecture: str) -> dict[str, str]:
     """BuildKit's automatic platform ARGs, for the image being built."""
     return {
@@ -221,11 +226,6 @@ class InferDockerfileDependencies(InferDependenciesRequest):
     infer_from = DockerfileInferenceFieldSet
 
 
-def _relative(files: Sequence[str], directory: str) -> list[str]:
-    prefix = f"{directory}/" if directory else ""
-    return [f[len(prefix) :] for f in files if f.startswith(prefix)]
-
-
 @rule(desc="Infer a Dockerfile's dependencies from its ADD and COPY sources")
 async def infer_dockerfile_dependencies(
     request: InferDockerfileDependencies,
@@ -237,16 +237,9 @@ async def infer_dockerfile_dependencies(
         DockerfilePlan, DockerfilePlanRequest(fs.dockerfile, fs.build_args, fs.architecture)
     )
     context = planned.parsed.context
-    on_disk = await Get(Paths, PathGlobs([os.path.join(context, "**")] if context else ["**"]))
-    context_files = _relative(on_disk.files, context)
-    wanted: set[str] = set()
-    for step in planned.plan.steps:
-        if isinstance(step, Copy):
-            try:
-                wanted.update(source for source, _ in place(step, context_files))
-            except DockerfileError:
-                continue  # reported, with the fix, when the image is built
-    paths = sorted(os.path.join(context, f) for f in wanted)
+    on_disk = await Get(Paths, PathGlobs, context_globs(context))
+    named = named_files(planned.plan, relative_to(context, on_disk.files))
+    paths = [os.path.join(context, f) for f in named]
     owners = await MultiGet(Get(Owners, OwnersRequest((path,))) for path in paths)
     return InferredDependencies(
         address for found in owners for address in nearest(found, exclude=fs.address)
