@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from hostprocess.deploy_target_types import HostProcessDaemonSetTarget
-from hostprocess.goals import image_test, package, package_daemonset, publish, publish_daemonset
+from hostprocess.goals import image_test, package, package_daemonset, publish, publish_daemonset, tailor
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.image_test_target import HostProcessImageTestTarget
 from hostprocess.target_types import HostProcessImageTarget
-from hostprocess.util_rules import inputs, layers, pull, tool
+from hostprocess.util_rules import dockerfile, inputs, layers, pull, tool
 
 
 def target_types() -> list:
@@ -18,6 +18,7 @@ def rules() -> list:
     return [
         *HostProcessSubsystem.rules(),
         *tool.rules(),
+        *dockerfile.rules(),
         *inputs.rules(),
         *layers.rules(),
         *pull.rules(),
@@ -26,4 +27,5 @@ def rules() -> list:
         *package_daemonset.rules(),
         *publish_daemonset.rules(),
         *image_test.rules(),
+        *tailor.rules(),
     ]

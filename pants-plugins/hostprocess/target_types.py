@@ -18,6 +18,7 @@ from pants.engine.target import (
     Dependencies,
     DictStringToStringField,
     InvalidFieldException,
+    OptionalSingleSourceField,
     SpecialCasedDependencies,
     StringField,
     StringSequenceField,
@@ -116,6 +117,46 @@ class LayersField(SpecialCasedDependencies):
         its layer. To put several targets in one layer, group them with
         `target(name=..., dependencies=[...])`. A path in a later layer replaces the same path
         in an earlier one.
+        """
+    )
+
+
+class DockerfileField(OptionalSingleSourceField):
+    alias = "dockerfile"
+    uses_source_roots = False
+    help = help_text(
+        """
+        A Dockerfile to build, e.g. `Dockerfile.windows` (relative to this BUILD file), as
+        `docker buildx build` would with the Dockerfile's directory as the build context. Its
+        `FROM`, `ADD`/`COPY`, `ENV`, `LABEL`, `ENTRYPOINT`, `CMD`, `WORKDIR`, `USER`, `SHELL`
+        and `ARG` replace the `base`, `entrypoint`, `cmd`, `env`, `working_dir`, `user`,
+        `labels` and `layers` fields, which must then be unset (`base` may only name the
+        `hostprocess_image` that a `FROM` without a digest means). The files that `ADD`/`COPY`
+        name come from `files`/`resources` targets, found by dependency inference. `RUN` and
+        multi-stage builds are refused: see the README's "Building a Dockerfile" section.
+        """
+    )
+
+
+class BuildArgsField(DictStringToStringField):
+    alias = "build_args"
+    help = help_text(
+        """
+        Values for the Dockerfile's `ARG`s, overriding their defaults (like
+        `docker build --build-arg NAME=value`), e.g. `{"VERSION": "1.2.3"}`. Only with
+        `dockerfile`.
+        """
+    )
+
+
+class DockerfileLayersField(StringField):
+    alias = "dockerfile_layers"
+    default = "per-instruction"
+    valid_choices = ("per-instruction", "one")
+    help = help_text(
+        """
+        With `dockerfile`: `per-instruction` makes each `ADD`/`COPY` its own layer, as Docker
+        does; `one` puts all the Dockerfile's files in one layer.
         """
     )
 
@@ -342,6 +383,9 @@ class HostProcessImageTarget(Target):
     core_fields = (
         *COMMON_TARGET_FIELDS,
         HostProcessImageDependenciesField,
+        DockerfileField,
+        BuildArgsField,
+        DockerfileLayersField,
         BaseImageField,
         LayersField,
         EntrypointField,

@@ -55,9 +55,24 @@ def assert_no_platform(value: Any, where: str) -> None:
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Checkout:
     checkout = copy_repo(tmp_path_factory.mktemp("e2e") / "repo")
-    result = checkout.pants("package", "examples:hello")
-    assert "Image digest: sha256:" in result.stdout
+    # examples/dockerfile is the same image written as Microsoft's Dockerfile.
+    result = checkout.pants("package", "examples:hello", "examples/dockerfile")
+    assert result.stdout.count("Image digest: sha256:") == 2
     return checkout
+
+
+def test_dockerfile_example_builds_the_same_image(packaged: Checkout) -> None:
+    """skopeo reads both layouts: same layer blobs, same config apart from history."""
+    hello = packaged.dist / "examples" / "hello"
+    dockerfile = packaged.dist / "examples.dockerfile" / "dockerfile"
+    out = run("oci-image-tool", "validate", "--type", "image", "--ref", "name=latest", str(dockerfile))
+    assert "Validation succeeded" in out, out
+    manifests = [json.loads(run("skopeo", "inspect", "--raw", f"oci:{p}:latest")) for p in (hello, dockerfile)]
+    assert [l["digest"] for l in manifests[0]["layers"]] == [l["digest"] for l in manifests[1]["layers"]]
+    configs = [json.loads(run("skopeo", "inspect", "--config", f"oci:{p}:latest")) for p in (hello, dockerfile)]
+    histories = [c.pop("history") for c in configs]
+    assert configs[0] == configs[1]
+    assert len(histories[0]) == len(histories[1]) == 2
 
 
 def test_layout_is_valid_oci(packaged: Checkout) -> None:

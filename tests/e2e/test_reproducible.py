@@ -25,9 +25,11 @@ def dist_digests(checkout: Checkout) -> dict[str, str]:
 def test_two_checkouts_same_bytes(checkout_factory: Callable[[str], Checkout]) -> None:
     first = checkout_factory("a")
     second = checkout_factory("some/much/deeper/other-checkout")
-    first.pants("package", "examples:hello")
-    second.pants("--no-local-cache", "package", "examples:hello")
+    # examples/dockerfile adds the Dockerfile parse (a process of its own) to the comparison.
+    first.pants("package", "examples:hello", "examples/dockerfile")
+    second.pants("--no-local-cache", "package", "examples:hello", "examples/dockerfile")
     assert dist_digests(first) == dist_digests(second)
+    assert "examples.dockerfile/dockerfile.image.json" in dist_digests(first)
     assert load_json(first.dist / "examples" / "hello.image.json")["digest"].startswith("sha256:")
 
 

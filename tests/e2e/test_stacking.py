@@ -186,11 +186,21 @@ def test_external_base_pinned_by_digest(stacked: Checkout, registry: Registry, t
         "files(name='app', sources=['app.ps1'])\n"
         f"hostprocess_image(name='app-image', base='{registry.host}/{org['repository']}@{org['digest']}',"
         " dependencies=[':app'], entrypoint=['powershell.exe', './app.ps1'])\n"
+        "hostprocess_image(name='from-dockerfile', dockerfile='Dockerfile.windows')\n"
     )
-    result = stacked.pants("package", "examples/on-external:app-image")
+    # The same image as a Dockerfile: FROM the pinned reference means the same external base.
+    (app_dir / "Dockerfile.windows").write_text(
+        f"FROM {registry.host}/{org['repository']}@{org['digest']}\n"
+        "COPY app.ps1 .\n"
+        'ENTRYPOINT ["powershell.exe", "./app.ps1"]\n'
+    )
+    result = stacked.pants(
+        "package", "examples/on-external:app-image", "examples/on-external:from-dockerfile"
+    )
     assert f"Pulling the base image {registry.host}/{org['repository']}@{org['digest']}" in result.stdout
     first = layer_digests(stacked, "examples.on-external/app-image")
     assert first[:2] == [layer["digest"] for layer in org["layers"]]
+    assert layer_digests(stacked, "examples.on-external/from-dockerfile") == first
     layout = stacked.dist / "examples.on-external" / "app-image"
     run("oci-image-tool", "validate", "--type", "image", "--ref", "name=latest", str(layout))
 

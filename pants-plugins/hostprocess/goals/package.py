@@ -42,11 +42,15 @@ from hostprocess.oci.entrypoint import missing_program
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.dockerfile.translate import Plan
 from hostprocess.target_types import (
     AnnotationsField,
     ArchitectureField,
     BaseImageField,
+    BuildArgsField,
     CmdField,
+    DockerfileField,
+    DockerfileLayersField,
     EntrypointField,
     EnvField,
     HostProcessImageDependenciesField,
@@ -59,6 +63,12 @@ from hostprocess.target_types import (
     UserField,
     WorkingDirField,
     is_external_reference,
+)
+from hostprocess.util_rules.dockerfile import (
+    DockerfileLayers,
+    DockerfileLayersRequest,
+    DockerfilePlan,
+    DockerfilePlanRequest,
 )
 from hostprocess.util_rules.inputs import (
     MAX_LISTED,
@@ -87,6 +97,9 @@ class HostProcessImageFieldSet(PackageFieldSet):
     required_fields = (HostProcessImageDependenciesField, ArchitectureField)
 
     dependencies: HostProcessImageDependenciesField
+    dockerfile: DockerfileField
+    build_args: BuildArgsField
+    dockerfile_layers: DockerfileLayersField
     base: BaseImageField
     layers: LayersField
     entrypoint: EntrypointField
@@ -103,7 +116,16 @@ class HostProcessImageFieldSet(PackageFieldSet):
     output_formats: OutputFormatsField
     output_path: OutputPathField
 
-    def runtime_config(self) -> RuntimeConfig:
+    def runtime_config(self, plan: Plan | None = None) -> RuntimeConfig:
+        if plan is not None:
+            return RuntimeConfig(
+                entrypoint=plan.entrypoint,
+                cmd=plan.cmd,
+                env=dict(plan.env),
+                working_dir=plan.working_dir,
+                user=plan.user,
+                labels=dict(plan.labels),
+            )
         return RuntimeConfig(
             entrypoint=self.entrypoint.value or (),
             cmd=self.cmd.value or (),
@@ -142,14 +164,17 @@ def _source_date_epoch(env: EnvironmentVars) -> int:
     return int(raw)
 
 
-def warn_if_entrypoint_missing(field_set: HostProcessImageFieldSet, files: Sequence[str]) -> None:
-    program = missing_program(field_set.entrypoint.value or (), files)
+def warn_if_entrypoint_missing(
+    field_set: HostProcessImageFieldSet, entrypoint: Sequence[str], files: Sequence[str]
+) -> None:
+    program = missing_program(entrypoint, files)
     if program is None:
         return
     held = "\n".join(f"  {windows_path(path)}" for path in sorted(files)[:MAX_LISTED])
     more = f"\n  ... and {len(files) - MAX_LISTED} more" if len(files) > MAX_LISTED else ""
     logger.warning(
-        f"The `entrypoint` of the `hostprocess_image` target {field_set.address} starts "
+        f"The {'ENTRYPOINT of the `dockerfile`' if field_set.dockerfile.value else '`entrypoint`'} "
+        f"of the `hostprocess_image` target {field_set.address} starts "
         f"{program!r}, which is neither in the image nor a Windows system program, so the "
         f"container would fail to start. The image holds:\n{held or '  (no files)'}{more}\n"
         f"Add the program to `dependencies`, or fix the path (relative to the image root)."
@@ -193,9 +218,88 @@ async def _check_base_chain(field_set: HostProcessImageFieldSet) -> None:
         base = target[BaseImageField]
 
 
+# Fields a Dockerfile's instructions replace (`base` only maps a FROM; see _dockerfile_base).
+DOCKERFILE_REPLACES = {
+    EntrypointField.alias: "ENTRYPOINT",
+    CmdField.alias: "CMD",
+    EnvField.alias: "ENV",
+    WorkingDirField.alias: "WORKDIR",
+    UserField.alias: "USER",
+    LabelsField.alias: "LABEL",
+    LayersField.alias: "one layer per ADD/COPY (or `dockerfile_layers`)",
+}
+
+
+def check_dockerfile_fields(field_set: HostProcessImageFieldSet) -> None:
+    """With `dockerfile`, the Dockerfile alone says what BUILD fields would: refuse both."""
+    address = field_set.address
+    if not field_set.dockerfile.value:
+        if field_set.build_args.value:
+            raise ImageBuildError(
+                f"The `hostprocess_image` target {address} sets `build_args` without "
+                f"`dockerfile`: they fill a Dockerfile's ARGs. Remove them, or set `dockerfile`."
+            )
+        return
+    fields = {
+        EntrypointField.alias: field_set.entrypoint.value,
+        CmdField.alias: field_set.cmd.value,
+        EnvField.alias: field_set.env.value,
+        WorkingDirField.alias: field_set.working_dir.value,
+        UserField.alias: field_set.user.value,
+        LabelsField.alias: field_set.labels.value,
+        LayersField.alias: field_set.layers.value,
+    }
+    both = [alias for alias, value in fields.items() if value]
+    if both:
+        listed = ", ".join(f"`{a}` (the Dockerfile's {DOCKERFILE_REPLACES[a]})" for a in both)
+        raise ImageBuildError(
+            f"The `hostprocess_image` target {address} sets `dockerfile` and also {listed}: the "
+            f"Dockerfile decides these. Remove the fields, or move their values into the "
+            f"Dockerfile."
+        )
+
+
+def _dockerfile_base(field_set: HostProcessImageFieldSet, plan: Plan) -> str | None:
+    """What a Dockerfile's FROM means: built-in base (None), a pinned external image, or
+    the `hostprocess_image` that the `base` field names for an unpinned FROM."""
+    base, mapped = plan.base, field_set.base.value
+    where = (
+        f"the `dockerfile` of the `hostprocess_image` target {field_set.address}: "
+        f"line {base.line}"
+    )
+    if base.kind == "builtin" or base.pinned:
+        if mapped:
+            raise ImageBuildError(
+                f"In {where}, `FROM {base.reference}` already says what the base is, so the "
+                f"target's `base` field ({mapped!r}) must be unset."
+            )
+        return None if base.kind == "builtin" else base.reference
+    if mapped and not is_external_reference(mapped):
+        return mapped
+    head, slash, last = base.reference.split("@", 1)[0].rpartition("/")
+    name = head + slash + last.split(":", 1)[0]
+    raise ImageBuildError(
+        f"In {where}, `FROM {base.reference}` is neither Microsoft's HostProcess base image nor "
+        f"pinned by digest, so the build would not be reproducible. Pin it, "
+        f"`FROM {name}@sha256:<digest>` (find the digest with `skopeo inspect --format "
+        f"'{{{{.Digest}}}}' docker://{base.reference}`), or, if it is an image built here, set "
+        f"the target's `base` field to that `hostprocess_image`'s address "
+        f'(e.g. `base="//images/org-base"`).'
+    )
+
+
+async def _plan(field_set: HostProcessImageFieldSet) -> DockerfilePlan:
+    return await Get(
+        DockerfilePlan,
+        DockerfilePlanRequest(field_set.dockerfile, field_set.build_args, field_set.architecture),
+    )
+
+
 @rule(desc="Resolve a HostProcess image's base", level=LogLevel.DEBUG)
 async def resolve_parent(field_set: HostProcessImageFieldSet) -> ParentImage:
     base = field_set.base.value
+    if field_set.dockerfile.value:
+        base = _dockerfile_base(field_set, (await _plan(field_set)).plan)
     if not base:
         return ParentImage(None, EMPTY_DIGEST, ())
     if is_external_reference(base):
@@ -233,14 +337,28 @@ async def _layer_groups(field_set: HostProcessImageFieldSet) -> tuple[list[Addre
 @rule(desc="Build a HostProcess image", level=LogLevel.DEBUG)
 async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltImage:
     address = field_set.address
+    check_dockerfile_fields(field_set)
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(["SOURCE_DATE_EPOCH"]))
     settings = BuildSettings(mtime=_source_date_epoch(env))
     parent = await Get(ParentImage, HostProcessImageFieldSet, field_set)
-    groups, explicit = await _layer_groups(field_set)
-    inputs = await MultiGet(
-        Get(LayerInputs, LayerInputsRequest(address, group)) for group in groups
-    )
+    plan: Plan | None = None
+    if field_set.dockerfile.value:
+        planned = await _plan(field_set)
+        plan = planned.plan
+        from_dockerfile = await Get(
+            DockerfileLayers,
+            DockerfileLayersRequest(address, planned, field_set.dockerfile_layers.value == "one"),
+        )
+        inputs: Sequence[LayerInputs] = from_dockerfile.layers
+        labels = list(from_dockerfile.labels)
+    else:
+        groups, explicit = await _layer_groups(field_set)
+        inputs = await MultiGet(
+            Get(LayerInputs, LayerInputsRequest(address, group)) for group in groups
+        )
+        labels = _labels(groups, explicit)
     warn_about_shadowing(address, inputs)
+    runtime = field_set.runtime_config(plan)
 
     requests = [
         Get(
@@ -252,7 +370,7 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
                 settings=settings,
             ),
         )
-        for layer, label in zip(inputs, _labels(groups, explicit))
+        for layer, label in zip(inputs, labels)
     ]
     if parent.image is None:
         requests.insert(0, Get(BuiltLayer, BaseLayerRequest(settings)))
@@ -263,8 +381,8 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
         files = tuple(
             dict.fromkeys([*parent.files, *(d for layer in inputs for d in layer.destinations)])
         )
-        warn_if_entrypoint_missing(field_set, files)
-    image = _assemble(field_set, [b.layer for b in built], parent.image, settings.mtime)
+        warn_if_entrypoint_missing(field_set, runtime.entrypoint, files)
+    image = _assemble(field_set, runtime, [b.layer for b in built], parent.image, settings.mtime)
     small = await Get(
         Digest,
         CreateDigest(
@@ -284,7 +402,11 @@ def _labels(groups: Sequence[Addresses], explicit: int) -> list[str]:
 
 
 def _assemble(
-    field_set: HostProcessImageFieldSet, layers: Sequence[Layer], parent: Image | None, created: int
+    field_set: HostProcessImageFieldSet,
+    runtime: RuntimeConfig,
+    layers: Sequence[Layer],
+    parent: Image | None,
+    created: int,
 ) -> Image:
     media_family = field_set.media_types.value
     annotations = dict(field_set.annotations.value or {})
@@ -295,7 +417,7 @@ def _assemble(
         )
     try:
         return build_image(
-            field_set.runtime_config(),
+            runtime,
             layers,
             architecture=field_set.architecture.value,
             created=created,
