@@ -8,7 +8,7 @@ from pants.option.option_types import DictOption, EnumOption, IntOption, StrOpti
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
-from hostprocess.oci.compression import Compression
+from hostprocess.oci.types import Compression
 from hostprocess.registries import Registries
 
 LEVEL_RANGES = {

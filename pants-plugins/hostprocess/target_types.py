@@ -26,7 +26,8 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
-from hostprocess.oci.image import ARCHITECTURES, MEDIA_TYPES
+from hostprocess.oci.image import ARCHITECTURES
+from hostprocess.oci.types import MEDIA_TYPES
 from hostprocess.registries import ALL_DEFAULT_REGISTRIES
 
 # The OCI distribution spec's grammar for tags and repository path components.

@@ -33,10 +33,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hostprocess.oci.base import base_layer_files
-from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
+from hostprocess.oci.types import Compression
 from system_tools import system_tool
 
 BASIC_USER, BASIC_PASSWORD = "alice", "basic-secret-Pa55"

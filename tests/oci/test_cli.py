@@ -20,9 +20,9 @@ import pytest
 import zstandard
 
 from hostprocess.oci.cli import main
-from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import layout_files
+from hostprocess.oci.types import Compression
 from system_tools import system_tool
 
 BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"

@@ -16,7 +16,6 @@ from typing import List, Tuple
 
 import pytest
 
-from hostprocess.oci.compression import Compression
 from hostprocess.oci.layer import LayerFile, path_components, write_layer
 from hostprocess.oci.paths import (
     RULES,
@@ -28,6 +27,7 @@ from hostprocess.oci.paths import (
     find_path_warnings,
     path_problems,
 )
+from hostprocess.oci.types import Compression
 
 ALL_RULES = {
     "reserved-name",

@@ -21,9 +21,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 
 from hostprocess.oci.cli import main
-from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import (
-    MEDIA_TYPES,
     Image,
     Layer,
     RuntimeConfig,
@@ -36,6 +34,7 @@ from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.oci.pull import BaseImageError, PulledImage, pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
+from hostprocess.oci.types import MEDIA_TYPES, Compression
 
 pytest.register_assert_rewrite("oci.registry_servers")
 from oci.registry_servers import BuiltImage, RegistryServer, build_layout, unique_repository  # noqa: E402

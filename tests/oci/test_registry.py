@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from hostprocess.oci.auth import Credentials
-from hostprocess.oci.compression import Compression
 from hostprocess.oci.layer import LayerFile
 from hostprocess.oci.registry import (
     Challenge,
@@ -33,6 +32,7 @@ from hostprocess.oci.registry import (
     is_loopback,
     parse_challenges,
 )
+from hostprocess.oci.types import Compression
 
 # Registered before its import, so that the helpers' own asserts explain their failures.
 pytest.register_assert_rewrite("oci.registry_servers")

@@ -16,7 +16,6 @@ from typing import Iterator, Mapping, Sequence
 
 from hostprocess.oci.auth import CredentialsError, find_credentials, helper_env
 from hostprocess.oci.base import base_layer_files
-from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import Layer
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import (
@@ -29,6 +28,7 @@ from hostprocess.oci.layout import (
 from hostprocess.oci.pull import pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import Progress, RegistryClient, RegistryError
+from hostprocess.oci.types import Compression
 
 LAYER_JSON = "layer.json"
 

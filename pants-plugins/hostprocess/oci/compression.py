@@ -12,36 +12,18 @@ import struct
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import BinaryIO, Callable, Protocol
 
+import zstandard
+from isal import isal_zlib
+
+from hostprocess.oci.types import Compression, hasher_digest
 
 GZIP_BLOCK_SIZE = 1 << 20
 DEFLATE_WINDOW_SIZE = 32 * 1024
 # MTIME 0, XFL 0 and OS 255 ("unknown") keep the header independent of host and time.
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-
-
-def _isal() -> ModuleType:
-    """The compression libraries are imported where used: the Pants rules import this module
-    for `Compression` alone and run in an interpreter that does not have them."""
-    from isal import isal_zlib
-
-    return isal_zlib
-
-
-class Compression(Enum):
-    """Layer media type compression, named as in OCI media type suffixes."""
-
-    GZIP = "gzip"
-    ZSTD = "zstd"
-    NONE = "none"
-
-    @property
-    def default_level(self) -> int:
-        """Fast levels: layers are built often and pulled over fast networks."""
-        return {"gzip": 1, "zstd": 3, "none": 0}[self.value]
 
 
 @dataclass(frozen=True)
@@ -100,9 +82,9 @@ class BlobSink:
         """Flush the compressor and return the digests; does not close `out`."""
         self._encoder.finish()
         return BlobDigests(
-            digest=_format_digest(self._compressed),
+            digest=hasher_digest(self._compressed),
             size=self._size,
-            diff_id=_format_digest(self._uncompressed),
+            diff_id=hasher_digest(self._uncompressed),
         )
 
     def __enter__(self) -> BlobSink:
@@ -142,10 +124,6 @@ def _thread_count(threads: int | None) -> int:
     return threads
 
 
-def _format_digest(hasher: hashlib._Hash) -> str:
-    return "sha256:" + hasher.hexdigest()
-
-
 class _IdentityEncoder:
     """Uncompressed blobs: the bytes pass straight through."""
 
@@ -172,8 +150,6 @@ class _ZstdEncoder:
 
     def __init__(self, emit: Callable[[bytes], None], *, level: int, threads: int) -> None:
         self._emit = emit
-        import zstandard  # see _isal()
-
         compressor = zstandard.ZstdCompressor(
             level=level, threads=threads, write_content_size=False
         )
@@ -246,7 +222,7 @@ class _ParallelGzipEncoder:
         """Add to the current block; CRC and window are tracked here, in stream order."""
         self._block.append(piece)
         self._block_size += len(piece)
-        self._crc = _isal().crc32(piece, self._crc)
+        self._crc = isal_zlib.crc32(piece, self._crc)
         self._length += len(piece)
         self._window = (self._window + piece[-DEFLATE_WINDOW_SIZE:])[-DEFLATE_WINDOW_SIZE:]
 
@@ -269,7 +245,6 @@ def _deflate_block(
 
     The two parts are returned separately to spare a megabyte-sized copy.
     """
-    isal_zlib = _isal()
     compressor = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15, zdict=dictionary)
     flush_mode = isal_zlib.Z_FINISH if final else isal_zlib.Z_SYNC_FLUSH
     return compressor.compress(b"".join(pieces)), compressor.flush(flush_mode)

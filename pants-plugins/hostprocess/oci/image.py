@@ -8,58 +8,19 @@ because the unpacker reads them to pick the Windows snapshotter.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from hostprocess.oci.compression import Compression
+from hostprocess.oci.types import MEDIA_TYPES, Compression, MediaTypes, sha256_digest
 
 ARCHITECTURES = ("amd64", "arm64")
-
-
-@dataclass(frozen=True)
-class MediaTypes:
-    """One media-type family: a manifest never mixes OCI and Docker types."""
-
-    manifest: str
-    config: str
-    layers: tuple[tuple[Compression, str], ...]  # pairs rather than a dict: hashable
-
-    def layer(self, compression: Compression) -> str:
-        return dict(self.layers)[compression]
-
-
-MEDIA_TYPES: Mapping[str, MediaTypes] = {
-    "oci": MediaTypes(
-        manifest="application/vnd.oci.image.manifest.v1+json",
-        config="application/vnd.oci.image.config.v1+json",
-        layers=(
-            (Compression.GZIP, "application/vnd.oci.image.layer.v1.tar+gzip"),
-            (Compression.ZSTD, "application/vnd.oci.image.layer.v1.tar+zstd"),
-            (Compression.NONE, "application/vnd.oci.image.layer.v1.tar"),
-        ),
-    ),
-    "docker": MediaTypes(
-        manifest="application/vnd.docker.distribution.manifest.v2+json",
-        config="application/vnd.docker.container.image.v1+json",
-        layers=(
-            (Compression.GZIP, "application/vnd.docker.image.rootfs.diff.tar.gzip"),
-            (Compression.ZSTD, "application/vnd.docker.image.rootfs.diff.tar.zstd"),
-            (Compression.NONE, "application/vnd.docker.image.rootfs.diff.tar"),
-        ),
-    ),
-}
 
 
 def canonical_json(value: Any) -> bytes:
     """Serialise deterministically: the bytes are hashed, so key order and spacing matter."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def rfc3339(epoch_seconds: int) -> str:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from hostprocess.oci.compression import BlobDigests, BlobSink, Compression
+from hostprocess.oci.compression import BlobDigests, BlobSink
 from hostprocess.oci.paths import SEPARATOR, check_paths
 from hostprocess.oci.tar import TarWriter
+from hostprocess.oci.types import Compression
 
 FILES_ROOT = "Files"
 HIVES_ROOT = "Hives"

@@ -14,12 +14,11 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hostprocess.oci.image import Descriptor, Image, canonical_json, sha256_digest
-from hostprocess.oci.reference import validate_digest
+from hostprocess.oci.image import Descriptor, Image, canonical_json
 from hostprocess.oci.tar import TarWriter
+from hostprocess.oci.types import OCI_INDEX, sha256_digest, validate_digest
 
 OCI_LAYOUT = canonical_json({"imageLayoutVersion": "1.0.0"})
-INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
@@ -39,7 +38,7 @@ def index_json(image: Image, tags: Sequence[str]) -> bytes:
         ]
     else:
         entries = [manifest.to_json()]
-    return canonical_json({"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": entries})
+    return canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
 
 
 def layout_files(image: Image, tags: Sequence[str]) -> dict[str, bytes]:

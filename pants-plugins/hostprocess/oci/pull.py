@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostprocess.oci.image import image_from_manifest, manifest_family
-from hostprocess.oci.layout import INDEX_MEDIA_TYPE, blob_path
+from hostprocess.oci.layout import blob_path
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient
+from hostprocess.oci.types import INDEX_MEDIA_TYPES
 
 MANIFEST_FILE = "manifest.json"
 CONFIG_FILE = "config.json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 class BaseImageError(ValueError):
@@ -41,7 +41,7 @@ def pull_base(
     manifest = client.pull_manifest(reference.repository, reference.digest)
     parsed = json.loads(manifest)
     media_type = parsed.get("mediaType")
-    if media_type in (INDEX_MEDIA_TYPE, DOCKER_LIST) or (
+    if media_type in INDEX_MEDIA_TYPES or (
         media_type is None and "manifests" in parsed
     ):
         raise BaseImageError(_index_message(reference, manifest))

@@ -13,6 +13,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from hostprocess.oci.types import validate_digest
+
 NAME_MAX_LENGTH = 255
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
@@ -20,7 +22,6 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = re.compile(rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?")
 _IPV6_DOMAIN = re.compile(r"\[([0-9a-fA-F:.]+)\](?::[0-9]+)?")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the grammar's \w is ASCII-only
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,3 @@ def validate_tag(tag: str) -> None:
             f"tag {tag!r} must be 1-128 letters, digits, '_', '.' or '-', "
             "not starting with '.' or '-'"
         )
-
-
-def validate_digest(digest: str) -> None:
-    if not _DIGEST.fullmatch(digest):
-        raise ValueError(f"digest {digest!r} must be 'sha256:' and 64 lowercase hex digits")

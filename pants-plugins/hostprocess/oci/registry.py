@@ -33,11 +33,11 @@ from hostprocess.oci.auth import Credentials
 from hostprocess.oci.layout import blob_path, read_manifest
 from hostprocess.oci.reference import (
     Reference,
-    validate_digest,
     validate_registry,
     validate_repository,
     validate_tag,
 )
+from hostprocess.oci.types import validate_digest
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from hostprocess.oci.archive_reader import ArchivedImage, ImageFile, iter_env, sha256_file
 from hostprocess.oci.entrypoint import MOUNT_POINT, missing_program
+from hostprocess.oci.types import INDEX_MEDIA_TYPES
 
 CST = "container-structure-test"
 OURS = "hostprocess"
@@ -27,10 +28,6 @@ CST_SCHEMA = "2.0.0"
 # HostProcess checks, on unless a test lists them in `skip_checks`.
 CHECKS = ("entrypoint-program", "path-keeps-system32", "no-os-version", "single-manifest")
 SYSTEM32 = ("c:\\windows\\system32", "%systemroot%\\system32", "%windir%\\system32")
-INDEX_MEDIA_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-)
 MAX_NEAREST = 8
 
 
