@@ -7,10 +7,12 @@ never skips.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 
 TOOLS_FILE = Path(__file__).with_name("system-tools.txt")
+RUN_TIMEOUT = 120  # seconds: the verifiers read small test images, so a longer run is a hang
 
 
 @lru_cache(maxsize=None)
@@ -35,3 +37,14 @@ def system_tool(name: str) -> str:
         f"--no-install-recommends {package}`."
     )
     return path
+
+
+def run_tool(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run program `argv[0]` (found as `system_tool` finds it); a failure fails the test with
+    the program's output, a hang with a timeout."""
+    command = [system_tool(argv[0]), *argv[1:]]
+    result = subprocess.run(command, capture_output=True, check=False, cwd=cwd, timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, (
+        f"{' '.join(argv)} failed:\n{result.stderr.decode()}{result.stdout.decode()}"
+    )
+    return result

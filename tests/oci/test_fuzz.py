@@ -26,6 +26,7 @@ from regipy.registry import RegistryHive
 
 from hostprocess.oci.hive import empty_hive
 from hostprocess.oci.tar import MAX_OCTAL_SIZE, TarWriter
+from oci.tar_members import member_bytes
 from system_tools import system_tool
 
 # No example database; deadlines that a loaded two-core machine cannot miss.
@@ -162,12 +163,6 @@ def _write_archive(items: List[Entry], directory: Path) -> bytes:
     return out.getvalue()
 
 
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    stream = tar.extractfile(member)
-    assert stream is not None
-    return stream.read()
-
-
 @FUZZ
 @given(st.lists(entries, max_size=6))
 def test_tarfile_reads_back_every_entry(items: List[Entry]) -> None:
@@ -176,7 +171,7 @@ def test_tarfile_reads_back_every_entry(items: List[Entry]) -> None:
     assert len(archive) % 512 == 0
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
         members = tar.getmembers()
-        contents = [_read(tar, member) if member.isfile() else None for member in members]
+        contents = [member_bytes(tar, member) if member.isfile() else None for member in members]
     assert len(members) == len(items)
     for entry, member, content in zip(items, members, contents):
         assert member.name == entry.name
@@ -218,4 +213,4 @@ def test_invalid_names_and_records_are_refused(name: str, pax_records: Dict[str,
         writer.close()
         with tarfile.open(fileobj=io.BytesIO(out.getvalue()), mode="r:") as tar:
             [member] = tar.getmembers()
-            assert (member.name, _read(tar, member)) == (name, b"data")
+            assert (member.name, member_bytes(tar, member)) == (name, b"data")

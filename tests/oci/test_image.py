@@ -7,7 +7,6 @@ schemas. A missing tool fails the test, never skips it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -17,8 +16,9 @@ from typing import Any, Iterator, List, Tuple
 
 import pytest
 
-from hostprocess.oci.compression import Compression
+from digests import sha256_of
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_config, build_image
+from hostprocess.oci.types import Compression
 from system_tools import system_tool
 
 FORBIDDEN_KEYS = ("platform", "os.version", "os.features")
@@ -46,16 +46,12 @@ FULL_RUNTIME = RuntimeConfig(
 )
 
 
-def _hexdigest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _layer(name: str, compression: Compression = Compression.GZIP) -> Layer:
     """A layer record with distinct, well-formed fake digests."""
     return Layer(
-        digest=_hexdigest(b"blob:" + name.encode()),
+        digest=sha256_of(b"blob:" + name.encode()),
         size=len(name) * 1000 + 7,
-        diff_id=_hexdigest(b"diff:" + name.encode()),
+        diff_id=sha256_of(b"diff:" + name.encode()),
         compression=compression,
         created_by=f"hostprocess layer {name}",
     )
@@ -80,7 +76,6 @@ def _walk_keys(value: Any, path: str = "$") -> Iterator[Tuple[str, str]]:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _walk_keys(item, f"{path}[{i}]")
-
 
 
 def _oci_validate(tmp_path: Path, kind: str, data: bytes) -> subprocess.CompletedProcess:
@@ -122,9 +117,9 @@ def test_rootfs_diff_ids_in_layer_order_base_first() -> None:
     assert config["rootfs"] == {
         "type": "layers",
         "diff_ids": [
-            _hexdigest(b"diff:base"),
-            _hexdigest(b"diff:middle"),
-            _hexdigest(b"diff:top"),
+            sha256_of(b"diff:base"),
+            sha256_of(b"diff:middle"),
+            sha256_of(b"diff:top"),
         ],
     }
 
@@ -237,7 +232,7 @@ def test_manifest_structure(family: str, manifest_type: str, config_type: str) -
     assert manifest["mediaType"] == manifest_type
     assert manifest["config"] == {
         "mediaType": config_type,
-        "digest": "sha256:" + hashlib.sha256(image.config).hexdigest(),
+        "digest": sha256_of(image.config),
         "size": len(image.config),
     }
     assert [layer["digest"] for layer in manifest["layers"]] == [l.digest for l in LAYERS]
@@ -263,7 +258,7 @@ def test_manifest_never_mixes_families() -> None:
 
 def test_image_digests() -> None:
     image = _image()
-    assert image.digest == "sha256:" + hashlib.sha256(image.manifest).hexdigest()
+    assert image.digest == sha256_of(image.manifest)
     manifest = image.manifest_descriptor
     assert (manifest.media_type, manifest.digest, manifest.size) == (
         OCI_MANIFEST,
@@ -273,7 +268,7 @@ def test_image_digests() -> None:
     config = image.config_descriptor
     assert (config.media_type, config.digest, config.size) == (
         OCI_CONFIG,
-        "sha256:" + hashlib.sha256(image.config).hexdigest(),
+        sha256_of(image.config),
         len(image.config),
     )
     assert list(image.layers) == LAYERS

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import re
@@ -13,8 +12,11 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from hostprocess.oci.compression import BlobDigests, Compression
+from digests import sha256_of
+from hostprocess.oci.compression import BlobDigests
 from hostprocess.oci.layer import LayerFile, write_layer
+from hostprocess.oci.types import Compression
+from oci.tar_members import member_bytes
 
 MIB = 1024 * 1024
 LONG_PATH = "tools/" + "x" * 130 + ".dll"
@@ -38,14 +40,8 @@ def _write(
 def _members(blob: bytes) -> tuple[list[tarfile.TarInfo], dict[str, bytes]]:
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
         members = tar.getmembers()
-        contents = {m.name: _read(tar, m) for m in members if m.isfile()}
+        contents = {m.name: member_bytes(tar, m) for m in members if m.isfile()}
     return members, contents
-
-
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    stream = tar.extractfile(member)
-    assert stream is not None
-    return stream.read()
 
 
 @pytest.fixture
@@ -121,9 +117,9 @@ def test_digests_match_independent_hashes(
     path.write_bytes(blob)
     subprocess.run(["gzip", "-t", str(path)], check=True)
     tar_bytes = subprocess.run(["gzip", "-dc", str(path)], check=True, capture_output=True).stdout
-    assert digests.digest == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digests.digest == sha256_of(path.read_bytes())
     assert digests.size == path.stat().st_size
-    assert digests.diff_id == "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+    assert digests.diff_id == sha256_of(tar_bytes)
 
 
 def test_system_tar_lists_the_layer(sample: tuple[list[LayerFile], bytes], tmp_path: Path) -> None:
@@ -156,7 +152,7 @@ def test_other_compressions_hold_the_same_tar(
     )
     assert tar_bytes == gzip.decompress(gzip_blob)
     assert digests.diff_id == gzip_digests.diff_id
-    assert digests.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert digests.digest == sha256_of(blob)
 
 
 def test_output_is_deterministic_across_runs_and_threads(

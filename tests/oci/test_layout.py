@@ -22,7 +22,7 @@ from typing import List, Sequence
 import pytest
 
 import hostprocess.oci.layout as layout_module
-from hostprocess.oci.compression import Compression
+from digests import sha256_of
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import (
@@ -33,24 +33,14 @@ from hostprocess.oci.layout import (
     write_archive,
 )
 from hostprocess.oci.tar import TarWriter
-from system_tools import system_tool
+from hostprocess.oci.types import Compression
+from system_tools import run_tool, system_tool
 
 TAGS = ["v1", "latest"]
 REF_NAME = "org.opencontainers.image.ref.name"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MTIME = 1234567890  # 2009-02-13 23:31:30 UTC
-
-
-
-def _run(*argv: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([system_tool(argv[0]), *argv[1:]], capture_output=True, check=False)
-    assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stderr.decode()}"
-    return result
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _hex(digest: str) -> str:
@@ -137,7 +127,7 @@ def test_index_has_one_entry_per_tag(built: Built) -> None:
     assert index["mediaType"] == INDEX_MEDIA_TYPE
     expected = {
         "mediaType": OCI_MANIFEST,
-        "digest": _sha256(built.image.manifest),
+        "digest": sha256_of(built.image.manifest),
         "size": len(built.image.manifest),
     }
     assert index["manifests"] == [
@@ -161,7 +151,7 @@ def test_index_without_tags_has_one_unannotated_entry(built: Built) -> None:
     assert index["manifests"] == [
         {
             "mediaType": OCI_MANIFEST,
-            "digest": _sha256(built.image.manifest),
+            "digest": sha256_of(built.image.manifest),
             "size": len(built.image.manifest),
         }
     ]
@@ -175,9 +165,9 @@ def test_index_json_is_canonical(built: Built) -> None:
 
 @pytest.mark.parametrize("tag", TAGS)
 def test_skopeo_reads_layout(built: Built, tag: str) -> None:
-    raw = _run("skopeo", "inspect", "--raw", f"oci:{built.layout}:{tag}").stdout
+    raw = run_tool("skopeo", "inspect", "--raw", f"oci:{built.layout}:{tag}").stdout
     assert raw == built.image.manifest
-    config = _run("skopeo", "inspect", "--config", "--raw", f"oci:{built.layout}:{tag}").stdout
+    config = run_tool("skopeo", "inspect", "--config", "--raw", f"oci:{built.layout}:{tag}").stdout
     assert config == built.image.config
 
 
@@ -191,7 +181,7 @@ def test_skopeo_rejects_unknown_tag(built: Built) -> None:
 
 @pytest.mark.parametrize("tag", TAGS)
 def test_oci_image_tool_validates_layout(built: Built, tag: str) -> None:
-    _run("oci-image-tool", "validate", "--type", "image", "--ref", f"name={tag}", str(built.layout))
+    run_tool("oci-image-tool", "validate", "--type", "image", "--ref", f"name={tag}", str(built.layout))
 
 
 def test_oci_image_tool_rejects_corrupt_layout(built: Built) -> None:
@@ -367,7 +357,7 @@ def test_archive_leaves_only_the_output(tmp_path: Path, built: Built) -> None:
 def test_skopeo_reads_oci_archive(tmp_path: Path, built: Built, tag: str) -> None:
     archive = tmp_path / "image.tar"
     write_archive(built.layout, archive, mtime=MTIME)
-    assert _run("skopeo", "inspect", "--raw", f"oci-archive:{archive}:{tag}").stdout == built.image.manifest
+    assert run_tool("skopeo", "inspect", "--raw", f"oci-archive:{archive}:{tag}").stdout == built.image.manifest
 
 
 def _docker_archive(tmp_path: Path, built: Built, repo_tags: List[str]) -> Path:
@@ -393,11 +383,11 @@ def test_docker_archive_entries(tmp_path: Path, built: Built) -> None:
 
 def test_skopeo_reads_docker_archive(tmp_path: Path, built: Built) -> None:
     archive = _docker_archive(tmp_path, built, ["example/hello:v1"])
-    config = _run("skopeo", "inspect", "--config", "--raw", f"docker-archive:{archive}").stdout
+    config = run_tool("skopeo", "inspect", "--config", "--raw", f"docker-archive:{archive}").stdout
     assert config == built.image.config
-    tagged = _run("skopeo", "inspect", "--config", "--raw", f"docker-archive:{archive}:example/hello:v1")
+    tagged = run_tool("skopeo", "inspect", "--config", "--raw", f"docker-archive:{archive}:example/hello:v1")
     assert tagged.stdout == built.image.config
-    info = json.loads(_run("skopeo", "inspect", f"docker-archive:{archive}").stdout)
+    info = json.loads(run_tool("skopeo", "inspect", f"docker-archive:{archive}").stdout)
     assert (info["Os"], info["Architecture"]) == ("windows", "amd64")
     assert info["Layers"] == [built.layer.diff_id]  # docker-archive reports uncompressed digests
 

@@ -14,7 +14,6 @@ import gzip
 import io
 import os
 import random
-import subprocess
 import tarfile
 import tempfile
 import unicodedata
@@ -28,12 +27,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hostprocess.oci.compression import BlobDigests, Compression
+from hostprocess.oci.compression import BlobDigests
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.oci.paths import WindowsPathError, check_paths, find_path_problems, path_problems
-from system_tools import system_tool
+from hostprocess.oci.types import Compression
+from oci.tar_members import member_bytes
+from system_tools import run_tool
 
 # No example database; deadlines that a loaded two-core machine cannot miss.
 FAST = settings(
@@ -178,16 +179,10 @@ def _destination(name: str) -> str:
     return name[len("Files/") :]
 
 
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    stream = tar.extractfile(member)
-    assert stream is not None
-    return stream.read()
-
-
 def _check_tar(tar_bytes: bytes, blobs: Dict[str, bytes], *, base: bool) -> None:
     with tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:") as tar:
         members = tar.getmembers()
-        read = {member.name: _read(tar, member) for member in members if member.isfile()}
+        read = {member.name: member_bytes(tar, member) for member in members if member.isfile()}
     assert [m.name for m in members] == _expected_names(list(blobs), base=base)
     assert read == {f"Files/{path}": data for path, data in blobs.items()}
     for member in members:
@@ -304,12 +299,6 @@ def _check_refused(
 
 
 
-def _run(*argv: str, cwd: Optional[Path] = None) -> bytes:
-    result = subprocess.run([system_tool(argv[0]), *argv[1:]], capture_output=True, cwd=cwd)
-    assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stderr.decode()}"
-    return result.stdout
-
-
 @TOOLS
 @given(trees(risky=False), st.data(), st.booleans())
 def test_gnu_tar_lists_accepted_trees(paths: List[str], data: st.DataObject, base: bool) -> None:
@@ -320,7 +309,7 @@ def test_gnu_tar_lists_accepted_trees(paths: List[str], data: st.DataObject, bas
     with tempfile.TemporaryDirectory() as directory:
         layer = Path(directory, "layer.tar.gz")
         layer.write_bytes(written.blob)
-        listing = _run("tar", "--quoting-style=literal", "-tvzf", str(layer)).decode("utf-8")
+        listing = run_tool("tar", "--quoting-style=literal", "-tvzf", str(layer)).stdout.decode("utf-8")
     names = _expected_names(paths, base=base)
     # "drwxr-xr-x 0/0 0 1970-01-01 00:00 Files/name" (the name may hold spaces)
     fields = [line.split(maxsplit=5) for line in listing.splitlines()]
@@ -348,11 +337,11 @@ def test_umoci_and_skopeo_read_accepted_trees(
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         image = _write_layout(root / "layout", written, compression)
-        assert _run("skopeo", "inspect", "--raw", "oci:layout:t", cwd=root) == image.manifest
-        _run("skopeo", "--insecure-policy", "copy", "oci:layout:t", "dir:copied", cwd=root)
+        assert run_tool("skopeo", "inspect", "--raw", "oci:layout:t", cwd=root).stdout == image.manifest
+        run_tool("skopeo", "--insecure-policy", "copy", "oci:layout:t", "dir:copied", cwd=root)
         copied_layer = root / "copied" / written.digests.digest.split(":")[1]
         assert copied_layer.read_bytes() == written.blob
-        _run("umoci", "raw", "unpack", "--rootless", "--image", "layout:t", "rootfs", cwd=root)
+        run_tool("umoci", "raw", "unpack", "--rootless", "--image", "layout:t", "rootfs", cwd=root)
         unpacked = _tree(root / "rootfs")
     expected = {name: blobs.get(_destination(name)) for name in _expected_names(paths, base=False)}
     assert unpacked == expected

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import gzip
-import hashlib
 import json
 import re
 import shutil
@@ -21,8 +20,8 @@ from typing import Any, Dict, List, Sequence
 
 import pytest
 
+from digests import sha256_of
 from hostprocess.oci.base import base_layer_files
-from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import (
     Image,
     Layer,
@@ -35,7 +34,8 @@ from hostprocess.oci.image import (
 )
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
-from system_tools import system_tool
+from hostprocess.oci.types import Compression
+from system_tools import run_tool, system_tool
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -68,17 +68,6 @@ CHILD_RUNTIME = RuntimeConfig(
     labels={"org.example.tier": "app", "org.example.app": "agent"},
 )
 GRANDCHILD_RUNTIME = RuntimeConfig(entrypoint=["C:\\hpc\\agent.exe", "--serve"], user="NT AUTHORITY\\SYSTEM")
-
-
-
-def _run(*argv: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([system_tool(argv[0]), *argv[1:]], capture_output=True, check=False, timeout=60)
-    assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stderr.decode()}{result.stdout.decode()}"
-    return result
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _canonical(value: Any) -> bytes:
@@ -115,7 +104,7 @@ def _write(blobs: Path, files: Sequence[LayerFile], *, base: bool, compression: 
     target.parent.mkdir(parents=True, exist_ok=True)
     partial.replace(target)
     data = target.read_bytes()
-    assert _sha256(data) == digests.digest and len(data) == digests.size
+    assert sha256_of(data) == digests.digest and len(data) == digests.size
     return Layer(digests.digest, digests.size, digests.diff_id, compression, created_by)
 
 
@@ -174,15 +163,15 @@ def test_child_manifest_lists_parent_descriptors_first_unchanged(chain: Chain) -
     ]
     for descriptor in grandchild_descriptors:  # every descriptor names a real blob of its size
         data = (chain.blobs / blob_path(descriptor["digest"])).read_bytes()
-        assert (_sha256(data), len(data)) == (descriptor["digest"], descriptor["size"])
+        assert (sha256_of(data), len(data)) == (descriptor["digest"], descriptor["size"])
 
 
 def test_child_manifest_config_descriptor(chain: Chain) -> None:
     manifest = _manifest(chain.child)
     assert manifest["schemaVersion"] == 2 and manifest["mediaType"] == OCI_MANIFEST
-    assert manifest["config"] == {"mediaType": OCI_CONFIG, "digest": _sha256(chain.child.config),
+    assert manifest["config"] == {"mediaType": OCI_CONFIG, "digest": sha256_of(chain.child.config),
                                   "size": len(chain.child.config)}  # fmt: skip
-    assert chain.child.digest == _sha256(chain.child.manifest)
+    assert chain.child.digest == sha256_of(chain.child.manifest)
     assert "platform" not in manifest and b"os.version" not in chain.child.manifest
 
 
@@ -211,8 +200,8 @@ def test_diff_ids_match_the_real_layers(chain: Chain) -> None:
     base_tar = gzip.decompress((chain.blobs / blob_path(chain.base.digest)).read_bytes())
     plain_tar = (chain.blobs / blob_path(chain.grandchild_layer.digest)).read_bytes()
     diff_ids = _config(chain.grandchild)["rootfs"]["diff_ids"]
-    assert diff_ids[0] == _sha256(base_tar)
-    assert diff_ids[3] == _sha256(plain_tar) == chain.grandchild_layer.digest  # uncompressed: blob is the tar
+    assert diff_ids[0] == sha256_of(base_tar)
+    assert diff_ids[3] == sha256_of(plain_tar) == chain.grandchild_layer.digest  # uncompressed: blob is the tar
 
 
 def test_env_merges_case_insensitively_in_first_seen_order(chain: Chain) -> None:
@@ -362,7 +351,7 @@ def _foreign_parent(chain: Chain, *, os_name: str = "windows", architecture: str
     manifest = {
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": _sha256(config_bytes)},
+        "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": sha256_of(config_bytes)},
         "layers": [
             {"mediaType": DOCKER_GZIP, "size": chain.base.size, "digest": chain.base.digest},
             {"mediaType": DOCKER_GZIP, "size": chain.parent_layer.size, "digest": chain.parent_layer.digest},
@@ -378,7 +367,7 @@ def test_image_from_manifest_reads_a_docker_parent(chain: Chain) -> None:
         (chain.base.digest, chain.base.size, chain.base.diff_id, Compression.GZIP),
         (chain.parent_layer.digest, chain.parent_layer.size, chain.parent_layer.diff_id, Compression.GZIP),
     ]
-    assert parent.digest == _sha256(parent.manifest)  # the bytes are kept as given
+    assert parent.digest == sha256_of(parent.manifest)  # the bytes are kept as given
 
 
 def test_oci_child_of_a_docker_parent(chain: Chain) -> None:
@@ -463,15 +452,15 @@ def test_child_layout_validates(tmp_path: Path, chain: Chain, which: str) -> Non
     else:
         image = getattr(chain, which)
     layout = _write_layout(tmp_path / "layout", image, chain.blobs, ["v1"])
-    _run("oci-image-tool", "validate", "--type", "image", "--ref", "name=v1", str(layout))
-    raw_config = _run("skopeo", "inspect", "--config", "--raw", f"oci:{layout}:v1").stdout
+    run_tool("oci-image-tool", "validate", "--type", "image", "--ref", "name=v1", str(layout))
+    raw_config = run_tool("skopeo", "inspect", "--config", "--raw", f"oci:{layout}:v1").stdout
     assert raw_config == image.config
-    inspected = json.loads(_run("skopeo", "inspect", "--config", f"oci:{layout}:v1").stdout)
+    inspected = json.loads(run_tool("skopeo", "inspect", "--config", f"oci:{layout}:v1").stdout)
     assert "os.version" not in inspected and "os.features" not in inspected and "variant" not in inspected
     assert (inspected["os"], inspected["architecture"]) == ("windows", "amd64")
     assert inspected["rootfs"]["diff_ids"] == [layer.diff_id for layer in image.layers]
     assert inspected["config"] == _config(image)["config"]
-    raw_manifest = _run("skopeo", "inspect", "--raw", f"oci:{layout}:v1").stdout
+    raw_manifest = run_tool("skopeo", "inspect", "--raw", f"oci:{layout}:v1").stdout
     assert raw_manifest == image.manifest
 
 

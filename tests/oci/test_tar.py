@@ -17,6 +17,7 @@ from hostprocess.oci.tar import (
     entry_pax_records,
     pax_record,
 )
+from oci.tar_members import member_bytes
 
 EIGHT_GIB = 8 * 1024**3
 ATTR = {"MSWINDOWS.fileattr": "32"}
@@ -43,17 +44,11 @@ def _write_sample(tmp_path: Path) -> tuple[bytes, bytes]:
     return out.getvalue(), streamed
 
 
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    stream = tar.extractfile(member)
-    assert stream is not None
-    return stream.read()
-
-
 def test_entries_round_trip_through_tarfile(tmp_path: Path) -> None:
     archive, streamed = _write_sample(tmp_path)
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
         members = tar.getmembers()
-        contents = {m.name: _read(tar, m) for m in members if m.isfile()}
+        contents = {m.name: member_bytes(tar, m) for m in members if m.isfile()}
     assert [m.name for m in members] == [
         "dir",
         "dir/small.txt",
