@@ -1,13 +1,13 @@
 """Tests for the built-in base layer.
 
-The layer's digest is pinned (the end-to-end test pins the same value), its hives are
-parsed by hivex's `hivexml`, its tar by Python's tarfile and GNU tar, and the legal code it
-ships is compared with Debian's copy of CC0 1.0. A missing tool or file fails the test.
+The layer's digest is pinned (the end-to-end test pins the same value), as is the digest
+of the notice it ships; its hives are parsed by hivex's `hivexml`, its tar by Python's
+tarfile and GNU tar (which also reads the notice out of it), and the legal code it ships is
+compared with Debian's copy of CC0 1.0. A missing tool or file fails the test.
 """
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import subprocess
 import tarfile
@@ -17,12 +17,16 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from hostprocess.oci.base import LICENSE_TXT, base_layer_files
-from hostprocess.oci.compression import BlobDigests, Compression
+from digests import sha256_of
+from hostprocess.oci.base import base_layer_files
+from hostprocess.oci.compression import BlobDigests
 from hostprocess.oci.layer import write_layer
+from hostprocess.oci.types import Compression
 from system_tools import system_tool
 
 BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"
+# Files/License.txt, the CC0 notice: pinned so that its words cannot change unnoticed.
+LICENSE_DIGEST = "sha256:3892f7bf20db6a63a1ab4c1a683040e5a3e762f5366f77f1fd60e052857e903a"
 DEBIAN_CC0 = Path("/usr/share/common-licenses/CC0-1.0")
 HIVES = ["DEFAULT", "SAM", "SECURITY", "SOFTWARE", "SYSTEM"]
 HIVE_DIR = "Windows/System32/config"
@@ -63,6 +67,18 @@ def built(cc0: bytes) -> Tuple[bytes, BlobDigests]:
     return _build(cc0)
 
 
+@pytest.fixture(scope="module")
+def license_txt(built: Tuple[bytes, BlobDigests], tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """`Files/License.txt` as GNU tar extracts it from the built layer."""
+    path = tmp_path_factory.mktemp("base") / "base.tar.gz"
+    path.write_bytes(built[0])
+    result = subprocess.run(
+        [system_tool("tar"), "-xzOf", str(path), "Files/License.txt"], capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout
+
+
 def _contents(blob: bytes) -> Tuple[List[tarfile.TarInfo], Dict[str, bytes]]:
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
         members = tar.getmembers()
@@ -88,24 +104,24 @@ def test_base_layer_files_contents(cc0: bytes) -> None:
     files = {f.path: f.source for f in base_layer_files(cc0)}
     assert all(isinstance(source, bytes) for source in files.values())
     assert files["cc0-legalcode.txt"] == cc0
-    assert files["License.txt"] == LICENSE_TXT
+    assert sha256_of(files["License.txt"]) == LICENSE_DIGEST
     hives = [files[f"{HIVE_DIR}/{h}"] for h in HIVES]
     assert all(hive == hives[0] for hive in hives)
     assert hives[0][:4] == b"regf"
     assert len(hives[0]) > 0 and len(hives[0]) % 4096 == 0, len(hives[0])
 
 
-def test_license_text_mentions_cc0() -> None:
-    text = LICENSE_TXT.decode("ascii")
+def test_license_text_mentions_cc0(license_txt: bytes) -> None:
+    text = license_txt.decode("ascii")
     assert "CC0 1.0 Universal" in text
     assert "cc0-legalcode.txt" in text
     assert "Windows\\System32\\config" in text
 
 
-def test_license_text_uses_crlf() -> None:
-    assert LICENSE_TXT.endswith(b"\r\n")
-    assert LICENSE_TXT.count(b"\n") == LICENSE_TXT.count(b"\r\n"), "bare LF in License.txt"
-    assert b"\r\r" not in LICENSE_TXT
+def test_license_text_uses_crlf(license_txt: bytes) -> None:
+    assert license_txt.endswith(b"\r\n")
+    assert license_txt.count(b"\n") == license_txt.count(b"\r\n"), "bare LF in License.txt"
+    assert b"\r\r" not in license_txt
 
 
 def test_legal_code_is_passed_through_unchanged() -> None:
@@ -122,9 +138,9 @@ def test_base_layer_digest_is_pinned(built: Tuple[bytes, BlobDigests]) -> None:
         "the base layer's bytes changed; every image built on it changes digest "
         "(tests/e2e pins the same value)"
     )
-    assert "sha256:" + hashlib.sha256(blob).hexdigest() == BASE_LAYER_DIGEST
+    assert sha256_of(blob) == BASE_LAYER_DIGEST
     assert digests.size == len(blob)
-    assert digests.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(blob)).hexdigest()
+    assert digests.diff_id == sha256_of(gzip.decompress(blob))
 
 
 def test_base_layer_digest_independent_of_threads(cc0: bytes) -> None:
@@ -142,12 +158,15 @@ def test_base_layer_holds_files_only(built: Tuple[bytes, BlobDigests]) -> None:
         assert (member.mtime, member.uid, member.gid) == (0, 0, 0), member.name
 
 
-def test_base_layer_contents(built: Tuple[bytes, BlobDigests], cc0: bytes) -> None:
+def test_base_layer_contents(
+    built: Tuple[bytes, BlobDigests], cc0: bytes, license_txt: bytes
+) -> None:
     _, contents = _contents(built[0])
     assert contents["Files/cc0-legalcode.txt"] == DEBIAN_CC0.read_bytes()
     assert contents["Files/cc0-legalcode.txt"] == cc0
     assert b"CC0" in contents["Files/License.txt"]
-    assert contents["Files/License.txt"] == LICENSE_TXT
+    assert contents["Files/License.txt"] == license_txt
+    assert sha256_of(contents["Files/License.txt"]) == LICENSE_DIGEST
 
 
 @pytest.mark.parametrize("hive", HIVES)

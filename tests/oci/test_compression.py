@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import io
 import random
 import re
@@ -14,12 +13,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from hostprocess.oci.compression import (
-    GZIP_BLOCK_SIZE,
-    BlobDigests,
-    BlobSink,
-    Compression,
-)
+from digests import sha256_of
+from hostprocess.oci.compression import GZIP_BLOCK_SIZE, BlobDigests, BlobSink
+from hostprocess.oci.types import Compression
 
 MIB = 1024 * 1024
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -53,23 +49,40 @@ def _compress(
     return out.getvalue(), digests
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 @pytest.mark.parametrize("compression", list(Compression))
 def test_digests_describe_blob_and_uncompressed_stream(compression: Compression) -> None:
     blob, digests = _compress(DATA, compression)
     assert DIGEST.match(digests.digest) and DIGEST.match(digests.diff_id)
-    assert digests.digest == _sha256(blob)
+    assert digests.digest == sha256_of(blob)
     assert digests.size == len(blob)
-    assert digests.diff_id == _sha256(DATA)
+    assert digests.diff_id == sha256_of(DATA)
 
 
-def test_compression_names_and_default_levels() -> None:
-    assert [c.value for c in Compression] == ["gzip", "zstd", "none"]
-    assert Compression("zstd") is Compression.ZSTD
-    assert (Compression.GZIP.default_level, Compression.ZSTD.default_level) == (1, 3)
+@pytest.mark.parametrize(
+    "name, decompress",
+    [("gzip", ["gzip", "-dc"]), ("zstd", ["zstd", "-dc"]), ("none", ["cat"])],
+)
+def test_each_compression_name_gives_the_format_it_names(
+    tmp_path: Path, name: str, decompress: list[str]
+) -> None:
+    """The names users write (`compression = "zstd"`) give what the named tool reads back."""
+    blob, _ = _compress(DATA, Compression(name))
+    path = tmp_path / "blob"
+    path.write_bytes(blob)
+    result = subprocess.run([*decompress, str(path)], check=True, capture_output=True)
+    assert result.stdout == DATA
+
+
+@pytest.mark.parametrize(
+    "compression, documented, other", [(Compression.GZIP, 1, 0), (Compression.ZSTD, 3, 1)]
+)
+def test_default_level_is_the_documented_one(
+    compression: Compression, documented: int, other: int
+) -> None:
+    """The `[hostprocess].compression_level` help names these defaults."""
+    default, _ = _compress(DATA, compression)
+    assert default == _compress(DATA, compression, level=documented)[0]
+    assert default != _compress(DATA, compression, level=other)[0]
 
 
 def test_blob_digests_is_frozen() -> None:
@@ -109,7 +122,7 @@ def test_system_gzip_accepts_the_blob(tmp_path: Path) -> None:
 def test_gzip_of_empty_input_is_valid() -> None:
     blob, digests = _compress(b"", Compression.GZIP)
     assert gzip.decompress(blob) == b""
-    assert digests.diff_id == _sha256(b"")
+    assert digests.diff_id == sha256_of(b"")
 
 
 def test_gzip_bytes_do_not_depend_on_threads_or_write_sizes() -> None:
@@ -190,4 +203,4 @@ def test_sink_copies_mutable_buffers() -> None:
         buffer[:] = bytes(len(buffer))
         digests = sink.close()
     assert gzip.decompress(out.getvalue()) == DATA[: GZIP_BLOCK_SIZE // 2]
-    assert digests.diff_id == _sha256(DATA[: GZIP_BLOCK_SIZE // 2])
+    assert digests.diff_id == sha256_of(DATA[: GZIP_BLOCK_SIZE // 2])
