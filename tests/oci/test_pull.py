@@ -24,6 +24,7 @@ from hostprocess.oci.cli import main
 from hostprocess.oci.compression import Compression
 from hostprocess.oci.image import (
     MEDIA_TYPES,
+    BaseImageError,
     Image,
     Layer,
     RuntimeConfig,
@@ -33,7 +34,7 @@ from hostprocess.oci.image import (
 )
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
-from hostprocess.oci.pull import BaseImageError, PulledImage, pull_base
+from hostprocess.oci.pull import PulledImage, pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
 
