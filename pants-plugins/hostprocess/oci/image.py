@@ -321,7 +321,9 @@ def image_from_manifest(manifest: bytes, config: bytes) -> Image:
     parsed = json.loads(manifest)
     family = manifest_family(parsed)
     if family is None or "layers" not in parsed:
-        raise BaseImageError(f"not a single image manifest (media type {parsed.get('mediaType')!r})")
+        raise BaseImageError(
+            f"not a single image manifest (media type {parsed.get('mediaType')!r})"
+        )
     diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
     if len(diff_ids) != len(parsed["layers"]):
         raise BaseImageError(
