@@ -94,7 +94,21 @@ def _bool(value: Any, where: str, key: str) -> bool:
 
 @dataclass(frozen=True)
 class Registries:
+    """The configured registries, at most one per address, so one host has one set of settings."""
+
     by_alias: tuple[RegistryOptions, ...]
+
+    def __post_init__(self) -> None:
+        first_at: dict[str, RegistryOptions] = {}
+        for registry in self.by_alias:
+            first = first_at.setdefault(_host_key(registry.address), registry)
+            if first is not registry:
+                raise RegistryConfigError(
+                    f"The `[hostprocess].registries` entries `{first.alias}` "
+                    f"({first.address!r}) and `{registry.alias}` ({registry.address!r}) name the "
+                    f"same registry, so pulls and pushes could use different settings for it: "
+                    f"merge them into one entry and use its `@alias` wherever the other was named."
+                )
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Registries:
@@ -108,10 +122,19 @@ class Registries:
     def defaults(self) -> tuple[RegistryOptions, ...]:
         return tuple(r for r in self.by_alias if r.default)
 
+    def for_address(self, address: str) -> RegistryOptions:
+        """The registry configured at `address` (a valid `host[:port]`), else default settings.
+
+        Every pull and push looks its registry up here, so one host always gets one set of
+        TLS and credential settings.
+        """
+        key = _host_key(address)
+        configured = (r for r in self.by_alias if _host_key(r.address) == key)
+        return next(configured, RegistryOptions(address=address))
+
     def resolve(self, values: tuple[str, ...], *, owner: str) -> Iterator[RegistryOptions]:
         """`@alias`, a configured address, a bare `host[:port]`, or all default registries."""
         aliases = {f"@{r.alias}": r for r in self.by_alias}
-        addresses = {r.address: r for r in self.by_alias}
         for value in values:
             if value == ALL_DEFAULT_REGISTRIES:
                 yield from self.defaults
@@ -123,8 +146,6 @@ class Registries:
                         f"which `[hostprocess].registries` does not define (known: {known})."
                     )
                 yield aliases[value]
-            elif value in addresses:
-                yield addresses[value]
             else:
                 try:
                     validate_registry(value)
@@ -133,4 +154,9 @@ class Registries:
                         f"The `registries` field of {owner} has the invalid registry {value!r}: {e} "
                         f"Use `host[:port]` or `@alias`."
                     ) from None
-                yield RegistryOptions(address=value)
+                yield self.for_address(value)
+
+
+def _host_key(address: str) -> str:
+    """What makes two addresses one registry: host names (and IPv6 hex) ignore case."""
+    return address.lower()

@@ -7,7 +7,7 @@ with the target's address before anything is built.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -27,14 +27,15 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from hostprocess.oci.image import ARCHITECTURES
+from hostprocess.oci.reference import (
+    is_registry_component,
+    name_without_tag,
+    validate_repository,
+    validate_tag,
+)
 from hostprocess.oci.types import MEDIA_TYPES
 from hostprocess.registries import ALL_DEFAULT_REGISTRIES
 
-# The OCI distribution spec's grammar for tags and repository path components.
-TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-REPOSITORY_RE = re.compile(
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-)
 ENV_KEY_RE = re.compile(r"[^=\x00]+")
 # An absolute Windows path (`C:\...`) or one under the container's mount point variable.
 WORKING_DIR_RE = re.compile(r"(?:[A-Za-z]:\\|%CONTAINER_SANDBOX_MOUNT_POINT%(?:\\|$)).*")
@@ -83,7 +84,7 @@ class BaseImageField(StringField, AsyncFieldMixin):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value and is_external_reference(value) and "@sha256:" not in value:
-            name = _without_tag(value.split("@", 1)[0])
+            name = name_without_tag(value)
             raise _invalid(
                 address,
                 cls.alias,
@@ -100,12 +101,16 @@ def is_external_reference(value: str) -> bool:
     if "@" in value:
         return True
     first, slash, _ = value.partition("/")
-    return bool(slash) and ("." in first or ":" in first or first == "localhost")
+    return bool(slash) and is_registry_component(first)
 
 
-def _without_tag(name: str) -> str:
-    head, slash, last = name.rpartition("/")
-    return head + slash + last.split(":", 1)[0]
+def _is_valid(validate: Callable[[str], None], value: str) -> bool:
+    """Whether the core's `validate` accepts `value` (its reason is replaced by the field's fix)."""
+    try:
+        validate(value)
+    except ValueError:
+        return False
+    return True
 
 
 class LayersField(SpecialCasedDependencies):
@@ -278,7 +283,7 @@ class ImageTagsField(StringSequenceField):
     def compute_value(cls, raw_value: Optional[Any], address: Address) -> Any:
         value = super().compute_value(raw_value, address)
         for tag in value or ():
-            if not TAG_RE.fullmatch(tag):
+            if not _is_valid(validate_tag, tag):
                 raise _invalid(
                     address,
                     cls.alias,
@@ -301,7 +306,7 @@ class RepositoryField(StringField, AsyncFieldMixin):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        if value is not None and "{" not in value and not REPOSITORY_RE.fullmatch(value):
+        if value is not None and "{" not in value and not _is_valid(validate_repository, value):
             raise _invalid(
                 address,
                 cls.alias,
@@ -328,7 +333,7 @@ class RepositoryField(StringField, AsyncFieldMixin):
                 f"unknown placeholder {e}: use {{name}}, {{directory}} or {{parent_directory}}.",
             ) from None
         value = "/".join(part for part in value.split("/") if part)
-        if not REPOSITORY_RE.fullmatch(value):
+        if not _is_valid(validate_repository, value):
             raise _invalid(
                 self.address,
                 self.alias,

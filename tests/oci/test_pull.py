@@ -22,6 +22,7 @@ import pytest
 
 from hostprocess.oci.cli import main
 from hostprocess.oci.image import (
+    BaseImageError,
     Image,
     Layer,
     RuntimeConfig,
@@ -31,7 +32,7 @@ from hostprocess.oci.image import (
 )
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
-from hostprocess.oci.pull import BaseImageError, PulledImage, pull_base
+from hostprocess.oci.pull import PulledImage, pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
 from hostprocess.oci.types import MEDIA_TYPES, Compression

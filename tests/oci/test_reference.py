@@ -2,7 +2,17 @@
 from __future__ import annotations
 
 import pytest
-from hostprocess.oci.reference import Reference, is_registry_component
+from typing import Callable
+
+from hostprocess.oci.reference import (
+    Reference,
+    is_registry_component,
+    name_without_tag,
+    validate_digest,
+    validate_registry,
+    validate_repository,
+    validate_tag,
+)
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -118,3 +128,83 @@ def test_construction_validates_and_formats() -> None:
 )
 def test_registry_detection(component: str, expected: bool) -> None:
     assert is_registry_component(component) is expected
+
+
+# The distribution spec's grammar (distribution/reference/regexp.go), written out by hand:
+#   tag            [\w][\w.-]{0,127}                      (\w: ASCII letters, digits, `_`)
+#   path-component [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
+#   domain         component(\.component)*(:port)?, component [a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?
+#   digest         here only sha256: 64 lowercase hex digits
+@pytest.mark.parametrize(
+    "validate, value, reason",
+    [
+        (validate_tag, "latest", None),
+        (validate_tag, "_", None),
+        (validate_tag, "1.0.0-rc_1", None),
+        (validate_tag, "V" + "-" * 127, None),
+        (validate_tag, "a" * 128, None),
+        (validate_tag, "a" * 129, "must be 1-128"),
+        (validate_tag, "", "must be 1-128"),
+        (validate_tag, ".hidden", "not starting with '.' or '-'"),
+        (validate_tag, "-rc", "not starting with '.' or '-'"),
+        (validate_tag, "a+b", "must be 1-128"),
+        (validate_tag, "v1/x", "must be 1-128"),
+        (validate_tag, "caf\u00e9", "must be 1-128"),  # \w is ASCII in the grammar
+        (validate_repository, "app", None),
+        (validate_repository, "team/app/x9", None),
+        (validate_repository, "a.b_c__d-e---f", None),
+        (validate_repository, "App", "must be lowercase"),
+        (validate_repository, "team/App", "must be lowercase"),
+        (validate_repository, "a___b", "'/'-separated components"),  # `_` or `__`, not three
+        (validate_repository, "a._b", "'/'-separated components"),  # one separator at a time
+        (validate_repository, "_a", "'/'-separated components"),
+        (validate_repository, "a-", "'/'-separated components"),
+        (validate_repository, "a//b", "'/'-separated components"),
+        (validate_repository, "/a", "'/'-separated components"),
+        (validate_repository, "a b", "'/'-separated components"),
+        (validate_repository, "", "'/'-separated components"),
+        (validate_registry, "localhost", None),
+        (validate_registry, "localhost:5000", None),
+        (validate_registry, "Registry.Example.com:443", None),
+        (validate_registry, "a-b.c", None),
+        (validate_registry, "10.0.0.1:5000", None),
+        (validate_registry, "[fe80::1]:5000", None),
+        (validate_registry, "a_b.io", "is not a host name"),
+        (validate_registry, "a-.io", "is not a host name"),
+        (validate_registry, "r.io:", "is not a host name"),
+        (validate_registry, "r.io:https", "is not a host name"),
+        (validate_registry, "https://r.io", "is not a host name"),
+        (validate_registry, "[12345::1]", "invalid IPv6 address"),
+        (validate_registry, "[fe80::g]", "is not a host name"),
+        (validate_digest, DIGEST, None),
+        (validate_digest, "sha256:" + "a" * 63, "64 lowercase hex"),
+        (validate_digest, "sha256:" + "A" * 64, "64 lowercase hex"),
+        (validate_digest, "sha512:" + "a" * 128, "must be 'sha256:'"),
+        (validate_digest, "a" * 64, "must be 'sha256:'"),
+    ],
+)
+def test_validators_follow_the_grammar(
+    validate: Callable[[str], None], value: str, reason: str | None
+) -> None:
+    if reason is None:
+        validate(value)
+        return
+    with pytest.raises(ValueError) as raised:
+        validate(value)
+    assert repr(value) in str(raised.value) and reason in str(raised.value), str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("app", "app"),
+        ("app:v1", "app"),
+        ("team/app:v1@" + DIGEST, "team/app"),
+        ("localhost:5000/app", "localhost:5000/app"),  # a port, not a tag
+        ("localhost:5000/app:v1", "localhost:5000/app"),
+        ("[::1]:5000/team/app:latest", "[::1]:5000/team/app"),
+        ("Team/App:V1", "Team/App"),  # unvalidated: for a message suggesting the pinned form
+    ],
+)
+def test_name_without_tag(text: str, name: str) -> None:
+    assert name_without_tag(text) == name

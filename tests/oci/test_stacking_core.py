@@ -23,6 +23,7 @@ import pytest
 from digests import sha256_of
 from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.image import (
+    BaseImageError,
     Image,
     Layer,
     RuntimeConfig,
@@ -419,17 +420,31 @@ def test_docker_child_of_an_oci_parent(chain: Chain) -> None:
 
 
 def test_parent_must_be_windows(chain: Chain) -> None:
-    with pytest.raises(ValueError, match="'linux', not Windows"):
+    with pytest.raises(BaseImageError, match="'linux', not Windows"):
         build_image(CHILD_RUNTIME, [chain.child_layer], architecture="amd64", created=0,
                     parent=_foreign_parent(chain, os_name="linux"))  # fmt: skip
 
 
 def test_parent_must_match_the_architecture(chain: Chain) -> None:
-    with pytest.raises(ValueError, match="'amd64', but this image is for 'arm64'"):
+    with pytest.raises(BaseImageError, match="'amd64', but this image is for 'arm64'"):
         build_image(CHILD_RUNTIME, [chain.child_layer], architecture="arm64", created=0, parent=chain.parent)
-    with pytest.raises(ValueError, match="'arm64', but this image is for 'amd64'"):
+    with pytest.raises(BaseImageError, match="'arm64', but this image is for 'amd64'"):
         build_image(CHILD_RUNTIME, [chain.child_layer], architecture="amd64", created=0,
                     parent=_foreign_parent(chain, architecture="arm64"))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"media_family": "docker", "annotations": {"k": "v"}}, "manifest annotations need OCI media types"),
+        ({"architecture": "x86"}, "unknown architecture 'x86'"),
+    ],
+)
+def test_other_problems_are_not_base_errors(chain: Chain, args: Dict[str, Any], message: str) -> None:
+    """Only a base the image cannot stand on is a BaseImageError, which the rules report on `base`."""
+    with pytest.raises(ValueError, match=message) as raised:
+        build_image(CHILD_RUNTIME, [chain.child_layer], **{"architecture": "amd64", "created": 0, **args})
+    assert not isinstance(raised.value, BaseImageError)
 
 
 # --- the child's layout, read by independent tools ---------------------------------------------
@@ -495,7 +510,7 @@ def test_compression_of(media_type: str, compression: Compression) -> None:
 
 @pytest.mark.parametrize("media_type", [DOCKER_FOREIGN, OCI_NONDISTRIBUTABLE, "application/octet-stream", ""])
 def test_compression_of_refuses_other_layers(media_type: str) -> None:
-    with pytest.raises(ValueError, match="unsupported layer media type") as raised:
+    with pytest.raises(BaseImageError, match="unsupported layer media type") as raised:
         compression_of(media_type)
     assert repr(media_type) in str(raised.value)
 
@@ -516,10 +531,10 @@ def test_image_from_manifest_round_trips_a_built_image(chain: Chain) -> None:
 def test_image_from_manifest_refuses_diff_id_count_mismatch(chain: Chain) -> None:
     config = _config(chain.child)
     config["rootfs"]["diff_ids"] = config["rootfs"]["diff_ids"][:2]
-    with pytest.raises(ValueError, match="the config lists 2 diff_ids for 3 layers"):
+    with pytest.raises(BaseImageError, match="the config lists 2 diff_ids for 3 layers"):
         image_from_manifest(chain.child.manifest, _canonical(config))
     del config["rootfs"]
-    with pytest.raises(ValueError, match="the config lists 0 diff_ids for 3 layers"):
+    with pytest.raises(BaseImageError, match="the config lists 0 diff_ids for 3 layers"):
         image_from_manifest(chain.child.manifest, _canonical(config))
 
 
@@ -531,14 +546,14 @@ def test_image_from_manifest_refuses_an_index(chain: Chain, media_type: str) -> 
         "manifests": [{"mediaType": OCI_MANIFEST, "digest": chain.child.digest, "size": len(chain.child.manifest),
                        "platform": {"os": "windows", "architecture": "amd64"}}],
     })  # fmt: skip
-    with pytest.raises(ValueError, match=re.escape(f"not a single image manifest (media type '{media_type}')")):
+    with pytest.raises(BaseImageError, match=re.escape(f"not a single image manifest (media type '{media_type}')")):
         image_from_manifest(index, chain.child.config)
 
 
 def test_image_from_manifest_refuses_a_foreign_layer(chain: Chain) -> None:
     manifest = _manifest(chain.child)
     manifest["layers"][0]["mediaType"] = DOCKER_FOREIGN
-    with pytest.raises(ValueError, match="unsupported layer media type"):
+    with pytest.raises(BaseImageError, match="unsupported layer media type"):
         image_from_manifest(_canonical(manifest), chain.child.config)
 
 

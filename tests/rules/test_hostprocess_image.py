@@ -71,6 +71,48 @@ def test_bad_field_values_name_target_field_and_value(
     assert "img:img" in message and field in message and value in message, message
 
 
+TAG_FIX = "tags are 1-128 characters of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`."
+REPOSITORY_FIX = (
+    "repository names are lowercase path components of letters and digits separated by `/`, "
+    "with `.`, `_`, `__` or `-` inside components."
+)
+
+
+@pytest.mark.parametrize(
+    "fields, field, value, fix",
+    [
+        ("image_tags=['v1', 'bad tag']", "image_tags", "'bad tag'", TAG_FIX),
+        ("image_tags=['.v1']", "image_tags", "'.v1'", TAG_FIX),
+        ("image_tags=['" + "a" * 129 + "']", "image_tags", "'" + "a" * 129 + "'", TAG_FIX),
+        ("repository='Upper/Case'", "repository", "'Upper/Case'", REPOSITORY_FIX),
+        ("repository='team//app'", "repository", "'team//app'", REPOSITORY_FIX),
+        ("repository='a___b'", "repository", "'a___b'", REPOSITORY_FIX),
+        (
+            "base='registry.example.com/team/base:v1'",
+            "base",
+            "'registry.example.com/team/base:v1'",
+            "an external base must be pinned by digest, so that every build uses the same bytes: "
+            "`registry.example.com/team/base@sha256:<digest>`.",
+        ),
+    ],
+)
+def test_validation_messages_name_target_field_value_and_fix(
+    rule_runner: RuleRunner, fields: str, field: str, value: str, fix: str
+) -> None:
+    with pytest.raises(ExecutionError) as exc:
+        image_target(rule_runner, fields)
+    [wrapped] = exc.value.wrapped_exceptions
+    expected = f"The `{field}` field of the `hostprocess_image` target img:img has the invalid value {value}: {fix}"
+    assert expected in str(wrapped), str(wrapped)
+
+
+@pytest.mark.parametrize(
+    "fields", ["image_tags=['" + "a" * 128 + "', '_', 'V1.0-rc_2']", "repository='a.b_c__d-e--f/g9'"]
+)
+def test_grammar_edges_are_accepted(rule_runner: RuleRunner, fields: str) -> None:
+    image_target(rule_runner, fields)
+
+
 def test_good_fields_are_accepted(rule_runner: RuleRunner) -> None:
     image_target(
         rule_runner,
@@ -107,6 +149,17 @@ def test_bad_repository_template(rule_runner: RuleRunner, template: str) -> None
     target = rule_runner.get_target(Address("img", target_name="img"))
     with pytest.raises(InvalidFieldException, match="`repository`"):
         HostProcessImageFieldSet.create(target).repository.value_or_default(template)
+
+
+def test_bad_repository_from_template_says_to_set_it(rule_runner: RuleRunner) -> None:
+    image_target(rule_runner, "")
+    target = rule_runner.get_target(Address("img", target_name="img"))
+    with pytest.raises(InvalidFieldException) as exc:
+        HostProcessImageFieldSet.create(target).repository.value_or_default("Team/{name}")
+    assert str(exc.value) == (
+        "The `repository` field of the `hostprocess_image` target img:img has the invalid value "
+        f"'Team/img': {REPOSITORY_FIX[:-1]} (set `repository` explicitly)."
+    )
 
 
 def test_files_outside_the_image_directory_are_refused(rule_runner: RuleRunner) -> None:

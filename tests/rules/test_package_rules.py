@@ -26,10 +26,13 @@ from pants.core.target_types import rules as core_target_type_rules
 from pants.core.util_rules import source_files
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
+from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from hostprocess import register
+from hostprocess.goals import package as package_rules
 from hostprocess.goals.package import HostProcessImageFieldSet
+from hostprocess.util_rules.inputs import ImageBuildError
 
 REPO_FILES = ("cc0-legalcode.txt", "3rdparty/python/hostprocess-tool.lock")
 
@@ -173,3 +176,34 @@ def test_missing_entrypoint_program_is_warned_about(caplog: pytest.LogCaptureFix
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "apps:app" in warning and "`entrypoint`" in warning and "'agent.exe'" in warning
     assert "C:\\bin\\agent.exe" in warning  # what the image does hold
+
+
+def package_error(rule_runner: RuleRunner, address: Address) -> Exception:
+    with pytest.raises(ExecutionError) as exc:
+        package(rule_runner, address)
+    [wrapped] = exc.value.wrapped_exceptions
+    return wrapped
+
+
+def test_a_base_the_image_cannot_stand_on_is_reported_on_the_base_field() -> None:
+    rule_runner = make_rule_runner()
+    rule_runner.write_files(
+        {"img/BUILD": "hostprocess_image(name='parent')\nhostprocess_image(name='child', base=':parent', architecture='arm64')"}
+    )
+    error = package_error(rule_runner, Address("img", target_name="child"))
+    assert isinstance(error, ImageBuildError)
+    assert str(error) == (
+        "The `base` of the `hostprocess_image` target img:child cannot be used: the base image is for 'amd64', "
+        "but this image is for 'arm64': set `architecture` to match, or use a base for 'arm64'."
+    )
+
+
+def test_other_build_errors_are_not_blamed_on_the_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    def build_image(*args: object, **kwargs: object) -> None:
+        raise ValueError("a fault in the image assembly")
+
+    monkeypatch.setattr(package_rules, "build_image", build_image)
+    rule_runner = make_rule_runner()
+    rule_runner.write_files({"img/BUILD": "hostprocess_image(name='img')"})
+    error = package_error(rule_runner, Address("img", target_name="img"))
+    assert type(error) is ValueError and str(error) == "a fault in the image assembly"

@@ -54,3 +54,40 @@ def test_bad_registries_field_values(value: str, fragments: list[str]) -> None:
         list(Registries.from_dict(CONFIG).resolve((value,), owner="examples:hello"))
     for fragment in fragments:
         assert fragment in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "other_address",
+    ["registry.example.com", "Registry.Example.COM"],  # host names ignore case
+)
+def test_two_aliases_for_one_address_are_refused(other_address: str) -> None:
+    config = {**CONFIG, "mirror": {"address": other_address, "insecure": True}}
+    with pytest.raises(RegistryConfigError) as exc:
+        Registries.from_dict(config)
+    message = str(exc.value)
+    for fragment in ["[hostprocess].registries", "`company`", "`mirror`", repr(other_address), "merge them"]:
+        assert fragment in message, message
+
+
+def test_same_host_other_port_is_another_registry() -> None:
+    registries = Registries.from_dict({**CONFIG, "tls": {"address": "127.0.0.1:5443"}})
+    assert registries.for_address("127.0.0.1:5443").alias == "tls"
+    assert registries.for_address("127.0.0.1:5000").alias == "ci"
+
+
+@pytest.mark.parametrize(
+    "host, alias",
+    [("127.0.0.1:5000", "ci"), ("REGISTRY.example.com", "company"), ("other.example.org", "")],
+)
+def test_pull_and_publish_resolve_one_registry_for_a_host(host: str, alias: str) -> None:
+    """Pulling a base from `host` (for_address) and publishing to it get the same settings."""
+    registries = Registries.from_dict(CONFIG)
+    pulled_from = registries.for_address(host)
+    [pushed_to] = registries.resolve((host,), owner="x:y")
+    assert pulled_from == pushed_to
+    assert pulled_from.alias == alias
+    if alias:
+        [by_alias] = registries.resolve((f"@{alias}",), owner="x:y")
+        assert pulled_from == by_alias
+    else:
+        assert pulled_from == RegistryOptions(host)

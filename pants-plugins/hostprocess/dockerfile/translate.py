@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from hostprocess.dockerfile.words import WordError, expand, lookup
+from hostprocess.oci.reference import name_without_tag
 
 HOSTPROCESS_BASE = "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image"
 DEFAULT_SHELL = ("cmd", "/S", "/C")  # Docker's default SHELL for Windows images
@@ -268,10 +269,7 @@ def base_reference(document: Mapping[str, Any]) -> str | None:
 
 def is_hostprocess_base(reference: str) -> bool:
     """Microsoft's HostProcess base image, by any tag or digest."""
-    name = reference.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    repository = name.rsplit(":", 1)[0] if ":" in last else name
-    return repository.lower() == HOSTPROCESS_BASE
+    return name_without_tag(reference).lower() == HOSTPROCESS_BASE
 
 
 def _kvps(state: _State, ins: Mapping[str, Any]) -> list[tuple[str, str]]:

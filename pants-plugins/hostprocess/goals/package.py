@@ -39,8 +39,9 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from hostprocess.oci.entrypoint import missing_program
-from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
+from hostprocess.oci.image import BaseImageError, Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import blob_path, layout_files
+from hostprocess.oci.reference import name_without_tag
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.dockerfile.translate import Plan
 from hostprocess.target_types import (
@@ -276,8 +277,7 @@ def _dockerfile_base(field_set: HostProcessImageFieldSet, plan: Plan) -> str | N
         return None if base.kind == "builtin" else base.reference
     if mapped and not is_external_reference(mapped):
         return mapped
-    head, slash, last = base.reference.split("@", 1)[0].rpartition("/")
-    name = head + slash + last.split(":", 1)[0]
+    name = name_without_tag(base.reference)
     raise ImageBuildError(
         f"In {where}, `FROM {base.reference}` is neither Microsoft's HostProcess base image nor "
         f"pinned by digest, so the build would not be reproducible. Pin it, "
@@ -425,7 +425,7 @@ def _assemble(
             annotations=annotations,
             parent=parent,
         )
-    except ValueError as e:
+    except BaseImageError as e:
         raise ImageBuildError(
             f"The `base` of the `hostprocess_image` target {field_set.address} cannot be used: {e}."
         ) from None

@@ -202,14 +202,18 @@ def build_config(
     )
 
 
+class BaseImageError(ValueError):
+    """The base is not something a HostProcess image can be built on; the message says why."""
+
+
 def _parent_config(parent: Image, architecture: str) -> Mapping[str, Any]:
     config = json.loads(parent.config)
     if config.get("os") != "windows":
-        raise ValueError(
+        raise BaseImageError(
             f"the base image is for {config.get('os')!r}, not Windows: use a Windows image as a base"
         )
     if config.get("architecture") != architecture:
-        raise ValueError(
+        raise BaseImageError(
             f"the base image is for {config.get('architecture')!r}, but this image is for "
             f"{architecture!r}: set `architecture` to match, or use a base for {architecture!r}"
         )
@@ -256,7 +260,7 @@ def compression_of(media_type: str) -> Compression:
         for compression, candidate in family.layers:
             if candidate == media_type:
                 return compression
-    raise ValueError(
+    raise BaseImageError(
         f"unsupported layer media type {media_type!r}: only OCI and Docker tar, tar+gzip and "
         f"tar+zstd layers can be built on (not foreign or non-distributable layers)"
     )
@@ -278,10 +282,12 @@ def image_from_manifest(manifest: bytes, config: bytes) -> Image:
     parsed = json.loads(manifest)
     family = manifest_family(parsed)
     if family is None or "layers" not in parsed:
-        raise ValueError(f"not a single image manifest (media type {parsed.get('mediaType')!r})")
+        raise BaseImageError(
+            f"not a single image manifest (media type {parsed.get('mediaType')!r})"
+        )
     diff_ids = json.loads(config).get("rootfs", {}).get("diff_ids", [])
     if len(diff_ids) != len(parsed["layers"]):
-        raise ValueError(
+        raise BaseImageError(
             f"the config lists {len(diff_ids)} diff_ids for {len(parsed['layers'])} layers"
         )
     layers = tuple(

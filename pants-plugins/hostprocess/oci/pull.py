@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostprocess.oci.image import image_from_manifest, manifest_family
+from hostprocess.oci.image import BaseImageError, image_from_manifest, manifest_family
 from hostprocess.oci.layout import blob_path
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient
@@ -19,10 +19,6 @@ from hostprocess.oci.types import INDEX_MEDIA_TYPES
 
 MANIFEST_FILE = "manifest.json"
 CONFIG_FILE = "config.json"
-
-
-class BaseImageError(ValueError):
-    """The pinned base is not something a HostProcess image can be built on."""
 
 
 @dataclass(frozen=True)

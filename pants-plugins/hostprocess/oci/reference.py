@@ -59,10 +59,7 @@ class Reference:
         if not text:
             raise ValueError("it is empty")
         name, at, digest = text.partition("@")
-        colon, slash = name.rfind(":"), name.rfind("/")
-        tag = None
-        if colon > slash:  # a ':' after the last '/' starts a tag, not a port
-            name, tag = name[:colon], name[colon + 1 :]
+        name, tag = _split_tag(name)
         first, has_slash, rest = name.partition("/")
         if has_slash and is_registry_component(first):
             return cls(first, rest, tag, digest if at else None)
@@ -82,12 +79,26 @@ class Reference:
         return text
 
 
+def _split_tag(name: str) -> tuple[str, str | None]:
+    """`name[:tag]` -> (name, tag): a ':' after the last '/' starts a tag, not a port."""
+    colon, slash = name.rfind(":"), name.rfind("/")
+    if colon > slash:
+        return name[:colon], name[colon + 1 :]
+    return name, None
+
+
+def name_without_tag(text: str) -> str:
+    """`text` without its tag and digest, unvalidated: to suggest a reference pinned by digest."""
+    return _split_tag(text.partition("@")[0])[0]
+
+
 def is_registry_component(component: str) -> bool:
     """Docker's rule for whether a reference's first component names a registry host."""
     return "." in component or ":" in component or component == "localhost"
 
 
 def validate_registry(registry: str) -> None:
+    """Raise ValueError saying why `registry` is not a `host[:port]` (name, IPv4 or [IPv6])."""
     ipv6 = _IPV6_DOMAIN.fullmatch(registry)
     if ipv6:
         try:
@@ -101,6 +112,7 @@ def validate_registry(registry: str) -> None:
 
 
 def validate_repository(repository: str) -> None:
+    """Raise ValueError saying why `repository` is not '/'-joined lowercase path components."""
     if _REPOSITORY.fullmatch(repository):
         return
     if _REPOSITORY.fullmatch(repository.lower()):
@@ -112,6 +124,7 @@ def validate_repository(repository: str) -> None:
 
 
 def validate_tag(tag: str) -> None:
+    """Raise ValueError saying why `tag` is not 1-128 ASCII word characters, '.' and '-'."""
     if not _TAG.fullmatch(tag):
         raise ValueError(
             f"tag {tag!r} must be 1-128 letters, digits, '_', '.' or '-', "

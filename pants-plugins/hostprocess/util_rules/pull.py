@@ -47,9 +47,7 @@ async def pull_external_base(
 ) -> ExternalBase:
     reference = Reference.parse(request.reference)
     assert reference.registry is not None and reference.digest is not None
-    registry = next(
-        (r for r in subsystem.registries().by_alias if r.address == reference.registry), None
-    )
+    registry = subsystem.registries().for_address(reference.registry)
     argv = [
         "pull",
         "--reference",
@@ -60,9 +58,9 @@ async def pull_external_base(
         TOOL_OUT,
     ]
     input_digest = None
-    if registry and registry.insecure:
+    if registry.insecure:
         argv.append("--insecure")
-    if registry and registry.ca_cert:
+    if registry.ca_cert:
         argv += ["--ca-cert", registry.ca_cert]
         input_digest = await Get(
             Digest,
