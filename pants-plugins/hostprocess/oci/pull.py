@@ -11,13 +11,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostprocess.oci.commands import CONFIG_FILE, MANIFEST_FILE
 from hostprocess.oci.image import image_from_manifest, manifest_family
 from hostprocess.oci.layout import INDEX_MEDIA_TYPE, blob_path
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient
 
-MANIFEST_FILE = "manifest.json"
-CONFIG_FILE = "config.json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
