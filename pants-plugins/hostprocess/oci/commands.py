@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import Enum
-from typing import Any, Callable, ClassVar, Optional, Sequence, Type, TypeVar, Union
+from typing import Any, Callable, ClassVar, Sequence, Type, TypeVar
 
 from hostprocess.oci.compression import Compression
 
@@ -114,14 +114,12 @@ def _from_namespace(options: Type[_Options], namespace: argparse.Namespace) -> _
         kind = spec.metadata[_KIND]
         if kind == "group":
             values[spec.name] = _from_namespace(spec.metadata["options"], namespace)
-            continue
-        value = getattr(namespace, spec.name)
-        if kind == "repeated":
-            values[spec.name] = tuple(value)
-        elif kind == "value" and spec.metadata["choices"] is not None and value is not None:
-            values[spec.name] = spec.metadata["parse"](value)
-        elif kind == "switch" or value is not None:
-            values[spec.name] = value
+        elif kind == "repeated":
+            values[spec.name] = tuple(getattr(namespace, spec.name))
+        elif getattr(namespace, spec.name) is not None:
+            value = getattr(namespace, spec.name)
+            choices = spec.metadata.get("choices")
+            values[spec.name] = value if choices is None else spec.metadata["parse"](value)
     return options(**values)
 
 
@@ -169,9 +167,7 @@ class LayerOptions:
         default=Compression.GZIP,
     )
     mtime: int = _value("the time stamp of every entry", parse=int, default=0)
-    threads: Optional[Union[int, str]] = _value(
-        "does not change the output", parse=int, default=None
-    )
+    threads: int | str | None = _value("does not change the output", parse=int, default=None)
 
     def output_directories(self) -> tuple[str, ...]:
         return (self.out,)
@@ -232,7 +228,7 @@ class PullCommand(Command):
     architecture: str = _value("the architecture the image must be for")
     out: str = _value("output directory: blobs/sha256/<hex>, manifest.json, config.json")
     insecure: bool = _switch("allow plain HTTP and unverified TLS")
-    ca_cert: Optional[str] = _value("a PEM bundle to trust besides the system's", default=None)
+    ca_cert: str | None = _value("a PEM bundle to trust besides the system's", default=None)
 
     def output_directories(self) -> tuple[str, ...]:
         return (self.out,)
@@ -252,11 +248,11 @@ class PushCommand(Command):
     repository: str = _value("the repository to push to")
     tag: tuple[str, ...] = _repeated("a tag to point at the image")
     insecure: bool = _switch("allow plain HTTP and unverified TLS")
-    ca_cert: Optional[str] = _value("a PEM bundle to trust besides the system's", default=None)
-    username_env: Optional[str] = _value("the variable holding the username", default=None)
-    password_env: Optional[str] = _value("the variable holding the password", default=None)
-    record: Optional[str] = _value("a JSON file of reference -> digest to update", default=None)
-    mount_from: Optional[str] = _value(
+    ca_cert: str | None = _value("a PEM bundle to trust besides the system's", default=None)
+    username_env: str | None = _value("the variable holding the username", default=None)
+    password_env: str | None = _value("the variable holding the password", default=None)
+    record: str | None = _value("a JSON file of reference -> digest to update", default=None)
+    mount_from: str | None = _value(
         "a repository on the registry that may hold the blobs", default=None
     )
 
