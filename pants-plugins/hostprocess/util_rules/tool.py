@@ -2,7 +2,8 @@
 
 Its sources are read from the installed plugin and its third-party requirements come from
 the `hostprocess-tool` resolve's lockfile, so the tool (and therefore every layer's bytes)
-is pinned by content and shared through Pants' caches.
+is pinned by content and shared through Pants' caches. `ToolRequest` runs any of its
+commands (`oci/commands.py`), the one place a tool process is made.
 """
 
 from __future__ import annotations
