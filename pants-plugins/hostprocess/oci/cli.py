@@ -54,7 +54,8 @@ def _write_layer_dir(files: Sequence[LayerFile], options: LayerOptions, *, base:
     """Write the blob under `out/blobs/sha256/` and its description to `out/layer.json`."""
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out, delete=False) as tmp:
+    fd, partial = tempfile.mkstemp(dir=out)
+    with os.fdopen(fd, "wb") as tmp:
         digests = write_layer(
             files,
             tmp,
@@ -66,7 +67,7 @@ def _write_layer_dir(files: Sequence[LayerFile], options: LayerOptions, *, base:
         )
     blob = out / blob_path(digests.digest)
     blob.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp.name, blob)
+    os.replace(partial, blob)
     layer = Layer(digests.digest, digests.size, digests.diff_id, options.compression)
     (out / LAYER_JSON).write_text(json.dumps(layer.to_json(), sort_keys=True, indent=2) + "\n")
 
