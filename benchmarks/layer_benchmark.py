@@ -128,7 +128,7 @@ def main() -> int:
 
     python = tool_python()
     env = {"PYTHONPATH": str(REPO / "pants-plugins")}
-    layer = f"{python} -m hostprocess.oci.cli layer --created-by bench --level 1 --threads {os.cpu_count()}"
+    layer = f"{python} -m hostprocess.oci.cli layer --level 1 --threads {os.cpu_count()}"
 
     baseline = measure("baseline: tar -c | gzip -6 | sha256sum", f"tar -c -C {tree} . | gzip -6 | sha256sum", WORK)
     rows = [

@@ -96,7 +96,7 @@ def write_layout(tree: Path, layout: Path) -> None:
     (layout / "blobs" / "sha256").mkdir(parents=True)
     compression = Compression.GZIP
 
-    def layer(files: Sequence[LayerFile], *, base: bool, created_by: str) -> Layer:
+    def layer(files: Sequence[LayerFile], *, base: bool) -> Layer:
         partial = layout / "layer.partial"
         with open(partial, "wb") as out:
             digests = write_layer(
@@ -104,17 +104,20 @@ def write_layout(tree: Path, layout: Path) -> None:
                 mtime=0, threads=os.cpu_count(),
             )  # fmt: skip
         os.replace(partial, layout / blob_path(digests.digest))
-        return Layer(digests.digest, digests.size, digests.diff_id, compression, created_by)
+        return Layer(digests.digest, digests.size, digests.diff_id, compression)
 
-    layers = [layer(base_layer_files((REPO / "cc0-legalcode.txt").read_bytes()), base=True, created_by="base")]
+    layers = [layer(base_layer_files((REPO / "cc0-legalcode.txt").read_bytes()), base=True)]
+    history = ["base"]
     for part in sorted(p for p in tree.iterdir() if p.is_dir()):
         files = [
             LayerFile(path.relative_to(tree).as_posix(), path)
             for path in sorted(part.rglob("*"))
             if path.is_file()
         ]
-        layers.append(layer(files, base=False, created_by=f"COPY {part.name}"))
-    image = build_image(RuntimeConfig(entrypoint=["part0/bin/tool0.exe"]), layers, architecture="amd64", created=0)
+        layers.append(layer(files, base=False))
+        history.append(f"COPY {part.name}")
+    image = build_image(RuntimeConfig(entrypoint=["part0/bin/tool0.exe"]), layers, architecture="amd64", created=0,
+                        history=history)  # fmt: skip
     for rel, data in layout_files(image, [TAG]).items():
         (layout / rel).write_bytes(data)
 

@@ -533,6 +533,7 @@ def build_layout(
         [base, app],
         architecture="amd64",
         created=0,
+        history=["base", "COPY app"],
     )
     for rel, data in layout_files(image, tags).items():
         (directory / rel).write_bytes(data)
@@ -554,9 +555,7 @@ def _write_layer(
             threads=1,
         )
     os.replace(partial, directory / blob_path(digests.digest))
-    return Layer(
-        digests.digest, digests.size, digests.diff_id, compression, "base" if base else "COPY app"
-    )
+    return Layer(digests.digest, digests.size, digests.diff_id, compression)
 
 
 # --- fixtures ---------------------------------------------------------------------------------

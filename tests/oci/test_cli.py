@@ -20,6 +20,7 @@ import pytest
 import zstandard
 
 from hostprocess.oci.cli import main
+from hostprocess.oci.commands import TOOL_OUT, LayerCommand, LayerOptions
 from hostprocess.oci.image import Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import layout_files
 from hostprocess.oci.types import Compression
@@ -53,7 +54,7 @@ def _listing(root: Path) -> List[str]:
 
 
 def _layer_args(out: Path, *extra: str) -> List[str]:
-    return ["--out", str(out), "--created-by", "COPY app", "--level", "1", *extra]
+    return ["--out", str(out), "--level", "1", *extra]
 
 
 def _read_layer_dir(out: Path) -> Tuple[Dict[str, Any], bytes]:
@@ -94,7 +95,6 @@ def test_layer_writes_blob_and_description(tmp_path: Path, capsys: pytest.Captur
         "size": len(blob),
         "diff_id": _sha256(gzip.decompress(blob)),
         "compression": "gzip",
-        "created_by": "COPY app",
     }
     assert Layer.from_json(layer).compression is Compression.GZIP
 
@@ -127,7 +127,7 @@ def test_layer_tar_holds_the_tree(tmp_path: Path) -> None:
 def test_layer_other_compressions(tmp_path: Path, compression: str) -> None:
     root, out = _tree(tmp_path / "root"), tmp_path / "out"
     level = "3" if compression == "zstd" else "0"
-    argv = ["layer", "--root", str(root), "--out", str(out), "--created-by", "x"]
+    argv = ["layer", "--root", str(root), "--out", str(out)]
     assert main([*argv, "--compression", compression, "--level", level]) == 0
     layer, blob = _read_layer_dir(out)
     assert layer["compression"] == compression
@@ -175,9 +175,28 @@ def test_layer_with_case_collision_fails_cleanly(tmp_path: Path, capsys: pytest.
 
 def test_bad_arguments_are_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["layer", "--root", str(tmp_path), "--out", str(tmp_path / "o"), "--created-by", "x"])
+        main(["layer", "--root", str(tmp_path), "--out", str(tmp_path / "o")])
     assert exit_info.value.code == 2  # --level is required
     assert "--level" in capsys.readouterr().err
+
+
+def test_layer_takes_no_history(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """History belongs to the image config, so it cannot change a layer's cache key."""
+    root = _tree(tmp_path / "root")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["layer", "--root", str(root), *_layer_args(tmp_path / "out", "--created-by", "x")])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --created-by" in capsys.readouterr().err
+
+
+def test_layer_command_argv_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The argv the rules get from `LayerCommand` is one the tool runs, and the tool writes
+    exactly the metadata the command declares, beside `blobs/`."""
+    out = tmp_path / TOOL_OUT
+    command = LayerCommand(str(_tree(tmp_path / "root")), LayerOptions(out=str(out), level=1))
+    assert main(list(command.to_argv())) == 0, capsys.readouterr().err
+    assert command.output_directories() == (str(out),)
+    assert sorted(os.listdir(out)) == sorted(["blobs", *command.metadata])
 
 
 # --- base-layer ---------------------------------------------------------------------
@@ -185,7 +204,7 @@ def test_bad_arguments_are_a_usage_error(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_base_layer_command(tmp_path: Path, capsys: pytest.CaptureFixture, cc0_path: Path) -> None:
     out = tmp_path / "out"
-    argv = ["base-layer", "--cc0", str(cc0_path), "--out", str(out), "--created-by", "base"]
+    argv = ["base-layer", "--cc0", str(cc0_path), "--out", str(out)]
     code = main([*argv, "--compression", "gzip", "--level", "1", "--mtime", "0", "--threads", "3"])
     assert code == 0, capsys.readouterr().err
     layer, blob = _read_layer_dir(out)
@@ -198,7 +217,8 @@ def test_base_layer_command(tmp_path: Path, capsys: pytest.CaptureFixture, cc0_p
     ]
     assert _sha256(blob) == BASE_LAYER_DIGEST
     assert layer["diff_id"] == _sha256(gzip.decompress(blob))
-    assert (layer["compression"], layer["created_by"], layer["size"]) == ("gzip", "base", len(blob))
+    assert (layer["compression"], layer["size"]) == ("gzip", len(blob))
+    assert sorted(layer) == ["compression", "diff_id", "digest", "size"]
     names, _ = _members(gzip.decompress(blob))
     assert names[0] == "Files" and "Hives" not in names
 
@@ -217,7 +237,9 @@ def _layout(tmp_path: Path) -> Tuple[Path, bytes, bytes]:
     layer_dir = tmp_path / "layer"
     assert main(["layer", "--root", str(_tree(tmp_path / "root")), *_layer_args(layer_dir)]) == 0
     layer = Layer.from_json(json.loads((layer_dir / "layer.json").read_text()))
-    image = build_image(RuntimeConfig(cmd=["cmd.exe"]), [layer], architecture="amd64", created=0)
+    image = build_image(
+        RuntimeConfig(cmd=["cmd.exe"]), [layer], architecture="amd64", created=0, history=["COPY app"]
+    )
     layout = tmp_path / "layout"
     shutil.copytree(layer_dir / "blobs", layout / "blobs")
     for rel, data in layout_files(image, ["v1"]).items():

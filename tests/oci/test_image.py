@@ -12,7 +12,7 @@ import re
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -46,18 +46,23 @@ FULL_RUNTIME = RuntimeConfig(
 )
 
 
+CREATED_BY: Dict[str, str] = {}  # layer digest -> the history text `_image` gives it
+
+
 def _layer(name: str, compression: Compression = Compression.GZIP) -> Layer:
-    """A layer record with distinct, well-formed fake digests."""
-    return Layer(
+    """A layer record with distinct, well-formed fake digests (and history text)."""
+    layer = Layer(
         digest=sha256_of(b"blob:" + name.encode()),
         size=len(name) * 1000 + 7,
         diff_id=sha256_of(b"diff:" + name.encode()),
         compression=compression,
-        created_by=f"hostprocess layer {name}",
     )
+    CREATED_BY[layer.digest] = f"hostprocess layer {name}"
+    return layer
 
 
 LAYERS = [_layer("base"), _layer("middle", Compression.ZSTD), _layer("top", Compression.NONE)]
+HISTORY = [CREATED_BY[layer.digest] for layer in LAYERS]
 
 
 def _image(**kwargs: Any) -> Image:
@@ -65,6 +70,7 @@ def _image(**kwargs: Any) -> Image:
     args.update(kwargs)
     runtime = args.pop("runtime", FULL_RUNTIME)
     layers = args.pop("layers", LAYERS)
+    args.setdefault("history", [CREATED_BY[layer.digest] for layer in layers])
     return build_image(runtime, layers, **args)
 
 
@@ -212,9 +218,26 @@ def test_config_top_level_keys() -> None:
 @pytest.mark.parametrize("architecture", ["x86_64", "AMD64", "arm", "386", "", "windows/amd64"])
 def test_unknown_architecture_raises(architecture: str) -> None:
     with pytest.raises(ValueError, match="architecture"):
-        build_config(RuntimeConfig(), LAYERS, architecture=architecture, created=0)
+        build_config(RuntimeConfig(), LAYERS, architecture=architecture, created=0, history=HISTORY)
     with pytest.raises(ValueError, match="architecture"):
-        build_image(RuntimeConfig(), LAYERS, architecture=architecture, created=0)
+        build_image(RuntimeConfig(), LAYERS, architecture=architecture, created=0, history=HISTORY)
+
+
+@pytest.mark.parametrize("history", [[], ["one"], ["one", "two", "three", "four"]])
+def test_history_must_pair_with_layers(history: List[str]) -> None:
+    with pytest.raises(ValueError, match=f"{len(history)} history entries for 3 layers"):
+        build_config(RuntimeConfig(), LAYERS, architecture="amd64", created=0, history=history)
+    with pytest.raises(ValueError, match=f"{len(history)} history entries for 3 layers"):
+        _image(history=history)
+
+
+def test_history_is_not_a_layer_property() -> None:
+    """The same layers with other history: same rootfs and layers, other config."""
+    other = _image(history=["a", "b", "c"])
+    assert json.loads(other.config)["rootfs"] == json.loads(_image().config)["rootfs"]
+    assert json.loads(other.manifest)["layers"] == json.loads(_image().manifest)["layers"]
+    assert [h["created_by"] for h in json.loads(other.config)["history"]] == ["a", "b", "c"]
+    assert other.digest != _image().digest
 
 
 # --- manifest ---------------------------------------------------------------------

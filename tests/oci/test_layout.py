@@ -72,12 +72,13 @@ def _build(tmp_path: Path, tags: Sequence[str] = TAGS, name: str = "layout") -> 
         threads=1,
     )
     blob = layer_out.getvalue()
-    layer = Layer(digests.digest, digests.size, digests.diff_id, Compression.GZIP, "COPY hpc")
+    layer = Layer(digests.digest, digests.size, digests.diff_id, Compression.GZIP)
     image = build_image(
         RuntimeConfig(entrypoint=["C:\\hpc\\agent.exe"]),
         [layer],
         architecture="amd64",
         created=0,
+        history=["COPY hpc"],
     )
     for rel, data in layout_files(image, tags).items():
         path = layout / rel
@@ -241,7 +242,7 @@ def test_read_manifest_rejects_a_corrupt_manifest_blob(built: Built) -> None:
 
 
 def test_read_manifest_rejects_two_images(tmp_path: Path, built: Built) -> None:
-    other = build_image(RuntimeConfig(cmd=["other"]), [built.layer], architecture="amd64", created=0)
+    other = build_image(RuntimeConfig(cmd=["other"]), [built.layer], architecture="amd64", created=0, history=["COPY hpc"])
     for rel, data in layout_files(other, ["other"]).items():
         if rel.startswith("blobs/"):
             (built.layout / rel).write_bytes(data)

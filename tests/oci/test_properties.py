@@ -350,8 +350,8 @@ def test_umoci_and_skopeo_read_accepted_trees(
 def _write_layout(layout: Path, written: Written, compression: Compression) -> Image:
     """A one-layer OCI layout tagged `t`, as the plugin's package goal writes it."""
     digests = written.digests
-    layer = Layer(digests.digest, digests.size, digests.diff_id, compression, "generated")
-    image = build_image(RuntimeConfig(), [layer], architecture="amd64", created=0)
+    layer = Layer(digests.digest, digests.size, digests.diff_id, compression)
+    image = build_image(RuntimeConfig(), [layer], architecture="amd64", created=0, history=["generated"])
     entries = dict(layout_files(image, ["t"]))
     entries[blob_path(digests.digest)] = written.blob
     for name, content in entries.items():

@@ -206,7 +206,7 @@ def _push_hand_made(
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digests.digest,
                     "size": digests.size}],
     })  # fmt: skip
-    layer = Layer(digests.digest, digests.size, digests.diff_id, Compression.GZIP, "hand made")
+    layer = Layer(digests.digest, digests.size, digests.diff_id, Compression.GZIP)
     image = Image(config, manifest, MEDIA_TYPES["oci"], (layer,))
     for rel, data in layout_files(image, ["v1"]).items():
         (directory / rel).write_bytes(data)

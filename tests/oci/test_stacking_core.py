@@ -55,6 +55,10 @@ OCI_NONDISTRIBUTABLE = "application/vnd.oci.image.layer.nondistributable.v1.tar+
 CONFIG_KEYS = {"created", "architecture", "os", "config", "rootfs", "history"}
 
 PARENT_CREATED, CHILD_CREATED, GRANDCHILD_CREATED = 1_600_000_000, 1_700_000_000, 1_710_000_000
+# The history each image adds, one entry per layer it adds.
+PARENT_HISTORY = ["hostprocess base layer", "COPY tools"]
+CHILD_HISTORY = ["COPY hpc"]
+GRANDCHILD_HISTORY = ["COPY agent.exe"]
 PARENT_RUNTIME = RuntimeConfig(
     entrypoint=["C:\\Windows\\System32\\cmd.exe", "/c"],
     cmd=["echo", "parent"],
@@ -95,7 +99,7 @@ class Chain:
     grandchild: Image
 
 
-def _write(blobs: Path, files: Sequence[LayerFile], *, base: bool, compression: Compression, created_by: str) -> Layer:
+def _write(blobs: Path, files: Sequence[LayerFile], *, base: bool, compression: Compression) -> Layer:
     partial = blobs / "layer.partial"
     with open(partial, "wb") as out:
         digests = write_layer(
@@ -106,30 +110,29 @@ def _write(blobs: Path, files: Sequence[LayerFile], *, base: bool, compression: 
     partial.replace(target)
     data = target.read_bytes()
     assert sha256_of(data) == digests.digest and len(data) == digests.size
-    return Layer(digests.digest, digests.size, digests.diff_id, compression, created_by)
+    return Layer(digests.digest, digests.size, digests.diff_id, compression)
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory, cc0_path: Path) -> Chain:
     blobs = tmp_path_factory.mktemp("stacking-blobs")
-    base = _write(blobs, base_layer_files(cc0_path.read_bytes()), base=True, compression=Compression.GZIP,
-                  created_by="hostprocess base layer")  # fmt: skip
+    base = _write(blobs, base_layer_files(cc0_path.read_bytes()), base=True, compression=Compression.GZIP)
     parent_layer = _write(blobs, [LayerFile("tools/parent.cmd", b"@echo parent\r\n")], base=False,
-                          compression=Compression.GZIP, created_by="COPY tools")  # fmt: skip
+                          compression=Compression.GZIP)  # fmt: skip
     child_layer = _write(blobs, [LayerFile("hpc/config.json", b'{"child": true}\r\n'),
                                  LayerFile("hpc/README.txt", b"child layer\r\n")],
-                         base=False, compression=Compression.GZIP, created_by="COPY hpc")  # fmt: skip
+                         base=False, compression=Compression.GZIP)  # fmt: skip
     # oci-image-tool predates zstd layers, so the chain that it validates has none; this one
     # checks zstd descriptors in both families.
-    zstd_layer = _write(blobs, [LayerFile("hpc/extra.txt", b"zstd\r\n")], base=False, compression=Compression.ZSTD,
-                        created_by="COPY extra.txt")  # fmt: skip
+    zstd_layer = _write(blobs, [LayerFile("hpc/extra.txt", b"zstd\r\n")], base=False, compression=Compression.ZSTD)
     grandchild_layer = _write(blobs, [LayerFile("hpc/agent.exe", b"MZ not really an exe")], base=False,
-                              compression=Compression.NONE, created_by="COPY agent.exe")  # fmt: skip
-    parent = build_image(PARENT_RUNTIME, [base, parent_layer], architecture="amd64", created=PARENT_CREATED)
-    child = build_image(CHILD_RUNTIME, [child_layer], architecture="amd64", created=CHILD_CREATED, parent=parent)
-    grandchild = build_image(
-        GRANDCHILD_RUNTIME, [grandchild_layer], architecture="amd64", created=GRANDCHILD_CREATED, parent=child
-    )
+                              compression=Compression.NONE)  # fmt: skip
+    parent = build_image(PARENT_RUNTIME, [base, parent_layer], architecture="amd64", created=PARENT_CREATED,
+                         history=PARENT_HISTORY)  # fmt: skip
+    child = build_image(CHILD_RUNTIME, [child_layer], architecture="amd64", created=CHILD_CREATED, parent=parent,
+                        history=CHILD_HISTORY)  # fmt: skip
+    grandchild = build_image(GRANDCHILD_RUNTIME, [grandchild_layer], architecture="amd64", created=GRANDCHILD_CREATED,
+                             parent=child, history=GRANDCHILD_HISTORY)  # fmt: skip
     return Chain(blobs, base, parent_layer, child_layer, grandchild_layer, zstd_layer, parent, child, grandchild)
 
 
@@ -316,10 +319,11 @@ def test_parent_config_is_not_modified(chain: Chain) -> None:
 
 def test_building_without_a_parent_is_unchanged(chain: Chain) -> None:
     alone = build_config(PARENT_RUNTIME, [chain.base, chain.parent_layer], architecture="amd64",
-                         created=PARENT_CREATED)  # fmt: skip
+                         created=PARENT_CREATED, history=PARENT_HISTORY)  # fmt: skip
     assert alone == chain.parent.config
-    assert build_config(PARENT_RUNTIME, [chain.base], architecture="amd64", created=0, parent_config={}) == \
-        build_config(PARENT_RUNTIME, [chain.base], architecture="amd64", created=0)  # fmt: skip
+    assert build_config(PARENT_RUNTIME, [chain.base], architecture="amd64", created=0, history=PARENT_HISTORY[:1],
+                        parent_config={}) == \
+        build_config(PARENT_RUNTIME, [chain.base], architecture="amd64", created=0, history=PARENT_HISTORY[:1])  # fmt: skip
 
 
 # --- a hand-made Docker-family parent with platform details ---------------------------------
@@ -373,7 +377,7 @@ def test_image_from_manifest_reads_a_docker_parent(chain: Chain) -> None:
 
 def test_oci_child_of_a_docker_parent(chain: Chain) -> None:
     parent = _foreign_parent(chain)
-    child = build_image(CHILD_RUNTIME, [chain.child_layer], architecture="amd64", created=CHILD_CREATED,
+    child = build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="amd64", created=CHILD_CREATED,
                         parent=parent)  # fmt: skip
     manifest = _manifest(child)
     assert manifest["mediaType"] == OCI_MANIFEST and manifest["config"]["mediaType"] == OCI_CONFIG
@@ -398,14 +402,15 @@ def test_oci_child_of_a_docker_parent(chain: Chain) -> None:
 
 
 def test_docker_child_of_an_oci_parent(chain: Chain) -> None:
-    docker_child = build_image(CHILD_RUNTIME, [chain.child_layer], architecture="amd64", created=CHILD_CREATED,
+    docker_child = build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="amd64", created=CHILD_CREATED,
                                parent=chain.parent, media_family="docker")  # fmt: skip
     manifest = _manifest(docker_child)
     assert manifest["mediaType"] == DOCKER_MANIFEST and manifest["config"]["mediaType"] == DOCKER_CONFIG
     assert docker_child.config == chain.child.config  # the family changes descriptors, never the config
     # ... and a docker grandchild of the docker child, adding a zstd and an uncompressed layer.
     grandchild = build_image(RuntimeConfig(), [chain.zstd_layer, chain.grandchild_layer], architecture="amd64",
-                             created=0, parent=docker_child, media_family="docker")  # fmt: skip
+                             created=0, parent=docker_child, media_family="docker",
+                             history=["COPY extra.txt", *GRANDCHILD_HISTORY])  # fmt: skip
     assert [(d["mediaType"], d["digest"], d["size"]) for d in _manifest(grandchild)["layers"]] == [
         (DOCKER_GZIP, chain.base.digest, chain.base.size),
         (DOCKER_GZIP, chain.parent_layer.digest, chain.parent_layer.size),
@@ -421,15 +426,15 @@ def test_docker_child_of_an_oci_parent(chain: Chain) -> None:
 
 def test_parent_must_be_windows(chain: Chain) -> None:
     with pytest.raises(BaseImageError, match="'linux', not Windows"):
-        build_image(CHILD_RUNTIME, [chain.child_layer], architecture="amd64", created=0,
+        build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="amd64", created=0,
                     parent=_foreign_parent(chain, os_name="linux"))  # fmt: skip
 
 
 def test_parent_must_match_the_architecture(chain: Chain) -> None:
     with pytest.raises(BaseImageError, match="'amd64', but this image is for 'arm64'"):
-        build_image(CHILD_RUNTIME, [chain.child_layer], architecture="arm64", created=0, parent=chain.parent)
+        build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="arm64", created=0, parent=chain.parent)
     with pytest.raises(BaseImageError, match="'arm64', but this image is for 'amd64'"):
-        build_image(CHILD_RUNTIME, [chain.child_layer], architecture="amd64", created=0,
+        build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="amd64", created=0,
                     parent=_foreign_parent(chain, architecture="arm64"))  # fmt: skip
 
 
@@ -462,7 +467,7 @@ def _write_layout(directory: Path, image: Image, blobs: Path, tags: Sequence[str
 @pytest.mark.parametrize("which", ["child", "grandchild", "of-docker-parent"])
 def test_child_layout_validates(tmp_path: Path, chain: Chain, which: str) -> None:
     if which == "of-docker-parent":
-        image = build_image(CHILD_RUNTIME, [chain.child_layer], architecture="amd64", created=CHILD_CREATED,
+        image = build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="amd64", created=CHILD_CREATED,
                             parent=_foreign_parent(chain))  # fmt: skip
     else:
         image = getattr(chain, which)
@@ -563,6 +568,6 @@ def test_family_of_descriptors_in_a_mixed_manifest_follows_the_child(chain: Chai
     manifest["layers"][1]["mediaType"] = DOCKER_GZIP
     parent = image_from_manifest(_canonical(manifest), chain.child.config)
     child = build_image(RuntimeConfig(), [chain.grandchild_layer], architecture="amd64", created=0, parent=parent,
-                        media_family="docker")  # fmt: skip
+                        media_family="docker", history=GRANDCHILD_HISTORY)  # fmt: skip
     types: List[str] = [d["mediaType"] for d in _manifest(child)["layers"]]
     assert types == [DOCKER_GZIP, DOCKER_GZIP, DOCKER_GZIP, DOCKER_TAR]

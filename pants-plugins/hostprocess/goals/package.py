@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.core.goals.package import (
     BuiltPackage,
     BuiltPackageArtifact,
@@ -38,6 +37,7 @@ from pants.engine.target import DependenciesRequest, Target, WrappedTarget, Wrap
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from hostprocess.oci.commands import TOOL_LAYOUT, ArchiveCommand
 from hostprocess.oci.entrypoint import missing_program
 from hostprocess.oci.image import BaseImageError, Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import blob_path, layout_files
@@ -80,13 +80,14 @@ from hostprocess.util_rules.inputs import (
     windows_path,
 )
 from hostprocess.util_rules.layers import (
+    BASE_LAYER_HISTORY,
     BaseLayerRequest,
     BuildSettings,
     BuiltLayer,
     FilesLayerRequest,
 )
 from hostprocess.util_rules.pull import ExternalBase, ExternalBaseRequest
-from hostprocess.util_rules.tool import ImageTool
+from hostprocess.util_rules.tool import ToolRequest
 
 logger = logging.getLogger(__name__)
 
@@ -365,15 +366,16 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
             BuiltLayer,
             FilesLayerRequest(
                 tree=layer.tree,
-                created_by=f"hostprocess: {label} of {address}",
                 description=f"Building the {label} of {address} ({len(layer.destinations)} files)",
                 settings=settings,
             ),
         )
         for layer, label in zip(inputs, labels)
     ]
+    history = [f"hostprocess: {label} of {address}" for _, label in zip(inputs, labels)]
     if parent.image is None:
         requests.insert(0, Get(BuiltLayer, BaseLayerRequest(settings)))
+        history.insert(0, BASE_LAYER_HISTORY)
     built = await MultiGet(requests)
 
     files = None
@@ -382,7 +384,9 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
             dict.fromkeys([*parent.files, *(d for layer in inputs for d in layer.destinations)])
         )
         warn_if_entrypoint_missing(field_set, runtime.entrypoint, files)
-    image = _assemble(field_set, runtime, [b.layer for b in built], parent.image, settings.mtime)
+    image = _assemble(
+        field_set, runtime, [b.layer for b in built], history, parent.image, settings.mtime
+    )
     small = await Get(
         Digest,
         CreateDigest(
@@ -405,6 +409,7 @@ def _assemble(
     field_set: HostProcessImageFieldSet,
     runtime: RuntimeConfig,
     layers: Sequence[Layer],
+    history: Sequence[str],
     parent: Image | None,
     created: int,
 ) -> Image:
@@ -421,6 +426,7 @@ def _assemble(
             layers,
             architecture=field_set.architecture.value,
             created=created,
+            history=history,
             media_family=media_family,
             annotations=annotations,
             parent=parent,
@@ -465,21 +471,14 @@ class ArchiveRequest:
 
 
 @rule(desc="Write an image archive", level=LogLevel.DEBUG)
-async def write_image_archive(request: ArchiveRequest, tool: ImageTool) -> Digest:
-    argv = ["archive", "--layout", "layout", "--format", request.fmt, "--out", request.out]
-    for repo_tag in request.repo_tags:
-        argv += ["--repo-tag", repo_tag]
-    layout = await Get(Digest, AddPrefix(request.built.layout, "layout"))
+async def write_image_archive(request: ArchiveRequest) -> Digest:
+    command = ArchiveCommand(
+        layout=TOOL_LAYOUT, format=request.fmt, out=request.out, repo_tag=request.repo_tags
+    )
+    layout = await Get(Digest, AddPrefix(request.built.layout, TOOL_LAYOUT))
     result = await Get(
         ProcessResult,
-        VenvPexProcess(
-            tool.pex,
-            argv=argv,
-            input_digest=layout,
-            output_files=(request.out,),
-            description=f"Writing the {request.fmt} of {request.address}",
-            level=LogLevel.INFO,
-        ),
+        ToolRequest(command, layout, f"Writing the {request.fmt} of {request.address}"),
     )
     return result.output_digest
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.base.build_root import BuildRoot
 from pants.core.goals.package import OutputPathField
 from pants.core.goals.publish import (
@@ -22,12 +21,13 @@ from pants.core.goals.publish import (
 )
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import AddPrefix, Digest
-from pants.engine.process import InteractiveProcess, Process
+from pants.engine.fs import AddPrefix, Digest, MergeDigests
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
+from pants.util.frozendict import FrozenDict
 
 from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet, base_target
+from hostprocess.oci.commands import TOOL_LAYOUT, PushCommand
 from hostprocess.oci.reference import Reference
 from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
@@ -39,9 +39,7 @@ from hostprocess.target_types import (
     SkipPushField,
     is_external_reference,
 )
-from hostprocess.util_rules.tool import ImageTool
-
-LAYOUT = "layout"
+from hostprocess.util_rules.tool import ToolRequest, ca_cert_digest, interactive_tool_process
 
 
 class PublishHostProcessImageRequest(PublishRequest):
@@ -82,42 +80,31 @@ async def _mount_sources(target: Target, subsystem: HostProcessSubsystem) -> dic
     return {None: parent[RepositoryField].value_or_default(subsystem.default_repository)}
 
 
-def _push_argv(
+def _push_command(
     registry: RegistryOptions,
     repository: str,
     tags: tuple[str, ...],
     record: str,
-    build_root: str,
     mount_from: str | None,
-) -> list[str]:
-    argv = [
-        "push",
-        "--layout",
-        LAYOUT,
-        "--registry",
-        registry.address,
-        "--repository",
-        repository,
-        "--record",
-        record,
-    ]
-    if mount_from and mount_from != repository:
-        argv += ["--mount-from", mount_from]
-    argv += [arg for tag in tags for arg in ("--tag", tag)]
-    if registry.insecure:
-        argv.append("--insecure")
-    if registry.ca_cert:
-        argv += ["--ca-cert", os.path.join(build_root, registry.ca_cert)]
-    if registry.username_env:
-        argv += ["--username-env", registry.username_env, "--password-env", registry.password_env]
-    return argv
+) -> PushCommand:
+    return PushCommand(
+        layout=TOOL_LAYOUT,
+        registry=registry.address,
+        repository=repository,
+        tag=tags,
+        insecure=registry.insecure,
+        ca_cert=registry.ca_cert or None,
+        username_env=registry.username_env or None,
+        password_env=registry.password_env if registry.username_env else None,
+        record=record,
+        mount_from=mount_from if mount_from and mount_from != repository else None,
+    )
 
 
 @rule(desc="Prepare to push HostProcess images")
 async def push_hostprocess_image(
     request: PublishHostProcessImageRequest,
     subsystem: HostProcessSubsystem,
-    tool: ImageTool,
     build_root: BuildRoot,
     dist_dir: DistDir,
 ) -> PublishProcesses:
@@ -129,7 +116,7 @@ async def push_hostprocess_image(
     built = await Get(
         BuiltImage, HostProcessImageFieldSet, HostProcessImageFieldSet.create(wrapped.target)
     )
-    layout = await Get(Digest, AddPrefix(built.layout, LAYOUT))
+    layout = await Get(Digest, AddPrefix(built.layout, TOOL_LAYOUT))
     digest = built.image.digest
     repository = field_set.repository.value_or_default(subsystem.default_repository)
     tags = tuple(field_set.image_tags.value or ())
@@ -160,15 +147,14 @@ async def push_hostprocess_image(
             *filter(None, (registry.username_env, registry.password_env)),
         )
         env = await Get(EnvironmentVars, EnvironmentVarsRequest(env_names))
-        process = await Get(
-            Process,
-            VenvPexProcess(
-                tool.pex,
-                argv=_push_argv(registry, repository, tags, record, build_root.path, mount_from),
-                input_digest=layout,
-                extra_env={**env, **credential_env(env)},
-                description=f"Push {address} to {registry.address}",
-            ),
+        inputs = await Get(Digest, MergeDigests([layout, await ca_cert_digest(registry)]))
+        process = await interactive_tool_process(
+            ToolRequest(
+                _push_command(registry, repository, tags, record, mount_from),
+                inputs,
+                f"Push {address} to {registry.address}",
+                extra_env=FrozenDict({**env, **credential_env(env)}),
+            )
         )
         names = tuple(f"{registry.address}/{repository}:{tag}" for tag in tags) or (
             f"{registry.address}/{repository}@{digest}",
@@ -176,7 +162,7 @@ async def push_hostprocess_image(
         jobs.append(
             PublishPackages(
                 names=names,
-                process=InteractiveProcess.from_process(process),
+                process=process,
                 description=f"{registry.address} as {digest}",
                 data=PublishOutputData(
                     {"digest": digest, "registry": registry.address, "repository": repository}

@@ -40,7 +40,7 @@ from hostprocess.goals.publish import (
 from hostprocess.target_types import SkipPushField
 
 # Writes $4 (in the sandbox) to $5 atomically, if the record $3 shows $1 pushed as $2. The
-# record is the image tool's `--record` file: `json.dumps(indent=2)`, one reference a line.
+# record is `PushCommand.record`, written as `json.dumps(indent=2)`: one reference a line.
 WRITE_IF_PUSHED = r"""
 set -euo pipefail
 reference="$1" digest="$2" record="$3" manifest="$4" dest="$5"

@@ -51,13 +51,16 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class Layer:
-    """A built layer blob plus what the config records about it."""
+    """A built layer blob plus what the config's rootfs records about it.
+
+    How the layer was made is history, passed beside it to `build_image`, so a layer's
+    bytes and cache key never depend on that text.
+    """
 
     digest: str
     size: int
     diff_id: str
     compression: Compression
-    created_by: str
 
     def descriptor(self, media_types: MediaTypes) -> Descriptor:
         return Descriptor(media_types.layer(self.compression), self.digest, self.size)
@@ -68,7 +71,6 @@ class Layer:
             "size": self.size,
             "diff_id": self.diff_id,
             "compression": self.compression.value,
-            "created_by": self.created_by,
         }
 
     @classmethod
@@ -78,7 +80,6 @@ class Layer:
             size=data["size"],
             diff_id=data["diff_id"],
             compression=Compression(data["compression"]),
-            created_by=data["created_by"],
         )
 
 
@@ -170,15 +171,20 @@ def build_config(
     *,
     architecture: str,
     created: int,
+    history: Sequence[str] = (),
     parent_config: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The image config: Windows, an architecture, and deliberately no `os.version`.
 
-    With a parent, its history and diff_ids come first and its runtime settings are
-    inherited; anything else it carried (such as an `os.version`) is left behind.
+    `history` holds each layer's `created_by`, in the order of `layers` (as
+    go-containerregistry's `mutate.Addendum` pairs a layer with its history entry). With a
+    parent, its history and diff_ids come first and its runtime settings are inherited;
+    anything else it carried (such as an `os.version`) is left behind.
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}: expected one of {ARCHITECTURES}")
+    if len(history) != len(layers):
+        raise ValueError(f"{len(history)} history entries for {len(layers)} layers: give one each")
     parent = parent_config or {}
     timestamp = rfc3339(created)
     return canonical_json(
@@ -196,7 +202,7 @@ def build_config(
             },
             "history": [
                 *parent.get("history", []),
-                *({"created": timestamp, "created_by": layer.created_by} for layer in layers),
+                *({"created": timestamp, "created_by": created_by} for created_by in history),
             ],
         }
     )
@@ -226,6 +232,7 @@ def build_image(
     *,
     architecture: str,
     created: int,
+    history: Sequence[str] = (),
     media_family: str = "oci",
     annotations: Mapping[str, str] | None = None,
     parent: Image | None = None,
@@ -233,12 +240,17 @@ def build_image(
     """Assemble config and a single, platform-free manifest over `layers` (base first).
 
     With a `parent`, the image is the parent's layers followed by `layers`, and its config
-    derives from the parent's (see `build_config`).
+    derives from the parent's, history included (see `build_config`).
     """
     media_types = MEDIA_TYPES[media_family]
     parent_config = _parent_config(parent, architecture) if parent else None
     config = build_config(
-        runtime, layers, architecture=architecture, created=created, parent_config=parent_config
+        runtime,
+        layers,
+        architecture=architecture,
+        created=created,
+        history=history,
+        parent_config=parent_config,
     )
     all_layers = (*(parent.layers if parent else ()), *layers)
     manifest: dict[str, Any] = {
@@ -291,7 +303,7 @@ def image_from_manifest(manifest: bytes, config: bytes) -> Image:
             f"the config lists {len(diff_ids)} diff_ids for {len(parsed['layers'])} layers"
         )
     layers = tuple(
-        Layer(d["digest"], d["size"], diff_id, compression_of(d["mediaType"]), created_by="")
+        Layer(d["digest"], d["size"], diff_id, compression_of(d["mediaType"]))
         for d, diff_id in zip(parsed["layers"], diff_ids)
     )
     return Image(config, manifest, MEDIA_TYPES[family], layers)

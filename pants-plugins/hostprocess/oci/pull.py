@@ -11,14 +11,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostprocess.oci.commands import CONFIG_FILE, MANIFEST_FILE
 from hostprocess.oci.image import BaseImageError, image_from_manifest, manifest_family
 from hostprocess.oci.layout import blob_path
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient
 from hostprocess.oci.types import INDEX_MEDIA_TYPES
 
-MANIFEST_FILE = "manifest.json"
-CONFIG_FILE = "config.json"
 
 
 @dataclass(frozen=True)

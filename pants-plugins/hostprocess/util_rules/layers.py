@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.pex import VenvPexProcess
 from pants.engine.fs import (
     AddPrefix,
     Digest,
@@ -18,16 +17,24 @@ from pants.engine.fs import (
     PathGlobs,
     Snapshot,
 )
-from pants.engine.process import ProcessResult
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
+from hostprocess.oci.commands import (
+    LAYER_JSON,
+    PANTS_CONCURRENCY,
+    TOOL_OUT,
+    BaseLayerCommand,
+    LayerCommand,
+    LayerOptions,
+)
 from hostprocess.oci.image import Layer
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.util_rules.tool import TOOL_OUT, ImageTool, ToolOutput, ToolOutputRequest
+from hostprocess.util_rules.tool import ToolOutput, ToolRequest
 
-LAYER_JSON = "layer.json"
 CC0_LEGALCODE = "cc0-legalcode.txt"
+BASE_LAYER_HISTORY = "hostprocess: base layer (licences, empty registry hives)"
+TREE_ROOT = "root"  # where a files layer's tree is in its sandbox
 # The tool writes the same bytes whatever its thread count, so this only affects speed.
 TOOL_THREADS = 4
 
@@ -55,52 +62,33 @@ class FilesLayerRequest:
     """A layer of the files in `tree`, whose paths are their destinations under `C:\\`."""
 
     tree: Digest
-    created_by: str
     description: str
     settings: BuildSettings
 
 
-def _layer_argv(
-    subsystem: HostProcessSubsystem, settings: BuildSettings, created_by: str
-) -> tuple[str, ...]:
-    return (
-        "--out",
-        TOOL_OUT,
-        "--created-by",
-        created_by,
-        "--compression",
-        subsystem.compression.value,
-        "--level",
-        str(subsystem.compression_level),
-        "--mtime",
-        str(settings.mtime),
-        "--threads",
-        "{pants_concurrency}",
+def _layer_options(subsystem: HostProcessSubsystem, settings: BuildSettings) -> LayerOptions:
+    return LayerOptions(
+        out=TOOL_OUT,
+        level=subsystem.compression_level,
+        compression=subsystem.compression,
+        mtime=settings.mtime,
+        threads=PANTS_CONCURRENCY,
     )
 
 
-async def _run_layer_process(
-    tool: ImageTool, argv: tuple[str, ...], input_digest: Digest, description: str
+async def _build_layer(
+    command: BaseLayerCommand | LayerCommand, input_digest: Digest, description: str
 ) -> BuiltLayer:
-    result = await Get(
-        ProcessResult,
-        VenvPexProcess(
-            tool.pex,
-            argv=argv,
-            input_digest=input_digest,
-            output_directories=(TOOL_OUT,),
-            description=description,
-            level=LogLevel.INFO,
-            concurrency_available=TOOL_THREADS,
-        ),
+    output = await Get(
+        ToolOutput,
+        ToolRequest(command, input_digest, description, concurrency_available=TOOL_THREADS),
     )
-    output = await Get(ToolOutput, ToolOutputRequest(result.output_digest, (LAYER_JSON,)))
     return BuiltLayer(Layer.from_json(json.loads(output.metadata[LAYER_JSON])), output.blobs)
 
 
 @rule(desc="Build the base layer", level=LogLevel.DEBUG)
 async def build_base_layer(
-    request: BaseLayerRequest, tool: ImageTool, subsystem: HostProcessSubsystem
+    request: BaseLayerRequest, subsystem: HostProcessSubsystem
 ) -> BuiltLayer:
     cc0 = await Get(
         Snapshot,
@@ -113,29 +101,17 @@ async def build_base_layer(
             ),
         ),
     )
-    argv = (
-        "base-layer",
-        "--cc0",
-        CC0_LEGALCODE,
-        *_layer_argv(
-            subsystem, request.settings, "hostprocess: base layer (licences, empty registry hives)"
-        ),
-    )
-    return await _run_layer_process(tool, argv, cc0.digest, "Building the HostProcess base layer")
+    command = BaseLayerCommand(CC0_LEGALCODE, _layer_options(subsystem, request.settings))
+    return await _build_layer(command, cc0.digest, "Building the HostProcess base layer")
 
 
 @rule(desc="Build a files layer", level=LogLevel.DEBUG)
 async def build_files_layer(
-    request: FilesLayerRequest, tool: ImageTool, subsystem: HostProcessSubsystem
+    request: FilesLayerRequest, subsystem: HostProcessSubsystem
 ) -> BuiltLayer:
-    argv = (
-        "layer",
-        "--root",
-        "root",
-        *_layer_argv(subsystem, request.settings, request.created_by),
-    )
-    tree = await Get(Digest, AddPrefix(request.tree, "root"))
-    return await _run_layer_process(tool, argv, tree, request.description)
+    command = LayerCommand(TREE_ROOT, _layer_options(subsystem, request.settings))
+    tree = await Get(Digest, AddPrefix(request.tree, TREE_ROOT))
+    return await _build_layer(command, tree, request.description)
 
 
 def rules():

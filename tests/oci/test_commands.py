@@ -1,0 +1,154 @@
+"""Tests for the typed tool commands: the argv the rules write is the command the tool reads.
+
+Every command goes through `to_argv()`, the tool's own parser and `from_args()` and must
+come back equal, with optional, switched and repeated flags both set and unset.
+"""
+from __future__ import annotations
+
+import re
+from typing import List, Set
+
+import pytest
+
+from hostprocess.oci.commands import (
+    COMMANDS,
+    PANTS_CONCURRENCY,
+    ArchiveCommand,
+    BaseLayerCommand,
+    Command,
+    LayerCommand,
+    LayerOptions,
+    PullCommand,
+    PushCommand,
+    parse,
+    parser,
+)
+from hostprocess.oci.types import Compression
+
+COMMAND_VALUES: List[Command] = [
+    BaseLayerCommand("cc0-legalcode.txt", LayerOptions(out="out", level=6)),
+    BaseLayerCommand(
+        "cc0.txt", LayerOptions(out="o", level=0, compression=Compression.NONE, mtime=9, threads=1)
+    ),
+    LayerCommand("root", LayerOptions(out="out", level=3, compression=Compression.ZSTD)),
+    LayerCommand("tree dir", LayerOptions(out="out", level=1, mtime=86400, threads=4)),
+    ArchiveCommand(layout="layout", format="oci-archive", out="image.oci.tar"),
+    ArchiveCommand(
+        layout="layout",
+        format="docker-archive",
+        out="image.docker.tar",
+        repo_tag=("example/hello:v1", "example/hello:latest", "example/hello:v1"),
+        mtime=7,
+    ),
+    PullCommand(
+        reference="registry.example/app@sha256:" + "ab" * 32, architecture="amd64", out="out"
+    ),
+    PullCommand(
+        reference="localhost:5000/app@sha256:" + "cd" * 32,
+        architecture="arm64",
+        out="out",
+        insecure=True,
+        ca_cert="certs/ca.pem",
+    ),
+    PushCommand(layout="layout", registry="registry.example", repository="team/app"),
+    PushCommand(
+        layout="layout",
+        registry="localhost:5000",
+        repository="team/app",
+        tag=("v1", "latest"),
+        insecure=True,
+        ca_cert="/etc/ssl/ca.pem",
+        username_env="REG_USER",
+        password_env="REG_PASSWORD",
+        record="/work/dist/app.publish.json",
+        mount_from="team/base",
+    ),
+]
+
+
+@pytest.mark.parametrize("command", COMMAND_VALUES, ids=lambda c: " ".join(c.to_argv()))
+def test_argv_round_trip(command: Command) -> None:
+    namespace = parser().parse_args(command.to_argv())
+    assert type(command).from_args(namespace) == command
+    assert parse(command.to_argv()) == command
+
+
+def _flags_in_help(name: str, capsys: pytest.CaptureFixture) -> Set[str]:
+    with pytest.raises(SystemExit):
+        parser().parse_args([name, "--help"])
+    return set(re.findall(r"--[a-z][a-z0-9-]*", capsys.readouterr().out)) - {"--help"}
+
+
+def test_every_flag_is_covered(capsys: pytest.CaptureFixture) -> None:
+    """The round trips above write every flag each command's help lists."""
+    assert {type(c) for c in COMMAND_VALUES} == set(COMMANDS)
+    for command in COMMANDS:
+        written = {
+            word
+            for value in COMMAND_VALUES
+            if type(value) is command
+            for word in value.to_argv()
+            if word.startswith("--")
+        }
+        assert written == _flags_in_help(command.name, capsys), command.name
+
+
+def test_unset_options_are_not_written() -> None:
+    pull = PullCommand(reference="r.example/a@sha256:" + "ab" * 32, architecture="amd64", out="o")
+    assert pull.to_argv() == (
+        "pull",
+        "--reference",
+        "r.example/a@sha256:" + "ab" * 32,
+        "--architecture",
+        "amd64",
+        "--out",
+        "o",
+    )
+
+
+def test_defaults_match_the_command_line() -> None:
+    """Flags left out on the command line mean what the dataclass defaults say."""
+    assert parse(["layer", "--root", "r", "--out", "o", "--level", "1"]) == LayerCommand(
+        "r", LayerOptions(out="o", level=1, compression=Compression.GZIP, mtime=0, threads=None)
+    )
+    assert parse(["archive", "--layout", "l", "--format", "oci-archive", "--out", "x"]) == (
+        ArchiveCommand(layout="l", format="oci-archive", out="x", repo_tag=(), mtime=0)
+    )
+
+
+def test_pants_concurrency_becomes_a_thread_count() -> None:
+    """The rules pass Pants' placeholder; the tool sees the number Pants puts there."""
+    command = LayerCommand("root", LayerOptions(out="out", level=1, threads=PANTS_CONCURRENCY))
+    argv = [word.replace(PANTS_CONCURRENCY, "3") for word in command.to_argv()]
+    assert PANTS_CONCURRENCY in command.to_argv()
+    assert parse(argv) == LayerCommand("root", LayerOptions(out="out", level=1, threads=3))
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["archive", "--layout", "l", "--format", "tar", "--out", "x"], "--format"),
+        (
+            ["layer", "--root", "r", "--out", "o", "--level", "1", "--compression", "xz"],
+            "--compression",
+        ),
+        (["layer", "--root", "r", "--out", "o", "--level", "high"], "--level"),
+        (["pull", "--reference", "r", "--out", "o"], "--architecture"),
+    ],
+)
+def test_bad_argv_is_a_usage_error(
+    argv: List[str], flag: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(argv)
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_outputs_are_what_pants_captures() -> None:
+    layer = LayerCommand("root", LayerOptions(out="out", level=1))
+    archive = ArchiveCommand(layout="layout", format="oci-archive", out="image.tar")
+    push = PushCommand(layout="layout", registry="r.example", repository="a")
+    assert (layer.output_directories(), layer.output_files()) == (("out",), ())
+    assert (archive.output_directories(), archive.output_files()) == ((), ("image.tar",))
+    assert (push.output_directories(), push.output_files()) == ((), ())

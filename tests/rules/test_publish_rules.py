@@ -1,0 +1,82 @@
+"""`hostprocess_image` publish through the real rules: what the push process is given.
+
+A registry's `ca_cert` reaches the push as the pull gets it: the path as configured, with
+a relative file put at that path in the process's sandbox (never joined to the build root).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List
+
+from pants.core.goals.publish import PublishProcesses
+from pants.engine.addresses import Address
+from pants.engine.fs import Digest, DigestContents
+from pants.testutil.rule_runner import QueryRule, RuleRunner
+
+from hostprocess.goals.publish import (
+    PublishHostProcessImageFieldSet,
+    PublishHostProcessImageRequest,
+)
+from rules.test_package_rules import make_rule_runner
+
+CA_PEM = b"-----BEGIN CERTIFICATE-----\nnot really a certificate\n-----END CERTIFICATE-----\n"
+IMAGE = Address("apps/agent", target_name="agent")
+BUILD = """
+files(name="scripts", sources=["start.ps1"])
+hostprocess_image(
+    name="agent",
+    dependencies=[":scripts"],
+    entrypoint=["powershell.exe", "-File", "start.ps1"],
+    repository="windows/agent",
+    image_tags=["v1"],
+)
+"""
+
+
+def _runner(ca_cert: str) -> RuleRunner:
+    registries = f"{{'ci': {{'address': 'registry.ci.internal:5000', 'default': True, 'ca_cert': '{ca_cert}'}}}}"
+    rule_runner = make_rule_runner(
+        f"--hostprocess-registries={registries}",
+        query_rules=(QueryRule(PublishProcesses, [PublishHostProcessImageRequest]),),
+    )
+    rule_runner.write_files(
+        {
+            "apps/agent/BUILD": BUILD,
+            "apps/agent/start.ps1": "Write-Output 'agent started'\r\n",
+            "certs/ca.pem": CA_PEM,
+        }
+    )
+    return rule_runner
+
+
+def _push(rule_runner: RuleRunner) -> tuple[List[str], Dict[str, bytes]]:
+    """The push process's argv after the tool's entry point, and its sandbox's files."""
+    field_set = PublishHostProcessImageFieldSet.create(rule_runner.get_target(IMAGE))
+    [job] = rule_runner.request(PublishProcesses, [PublishHostProcessImageRequest(field_set, ())])
+    assert job.process is not None
+    process = job.process.process
+    argv = list(process.argv)
+    contents = rule_runner.request(DigestContents, [process.input_digest])
+    return argv[argv.index("push") :], {fc.path: fc.content for fc in contents}
+
+
+def _flag_value(argv: List[str], flag: str) -> str:
+    assert argv.count(flag) == 1, argv
+    return argv[argv.index(flag) + 1]
+
+
+def test_a_relative_ca_cert_is_in_the_push_sandbox() -> None:
+    argv, files = _push(_runner("certs/ca.pem"))
+    assert _flag_value(argv, "--ca-cert") == "certs/ca.pem"
+    assert files["certs/ca.pem"] == CA_PEM
+    assert _flag_value(argv, "--layout") + "/index.json" in files
+    assert _flag_value(argv, "--registry") == "registry.ci.internal:5000"
+    assert Path(_flag_value(argv, "--record")).is_absolute()  # written in the workspace
+
+
+def test_an_absolute_ca_cert_is_passed_as_is(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(CA_PEM)
+    argv, files = _push(_runner(str(ca)))
+    assert _flag_value(argv, "--ca-cert") == str(ca)
+    assert not [path for path in files if path.endswith(".pem")]
