@@ -448,7 +448,8 @@ def test_parent_must_match_the_architecture(chain: Chain) -> None:
 def test_other_problems_are_not_base_errors(chain: Chain, args: Dict[str, Any], message: str) -> None:
     """Only a base the image cannot stand on is a BaseImageError, which the rules report on `base`."""
     with pytest.raises(ValueError, match=message) as raised:
-        build_image(CHILD_RUNTIME, [chain.child_layer], **{"architecture": "amd64", "created": 0, **args})
+        build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY,
+                    **{"architecture": "amd64", "created": 0, **args})  # fmt: skip
     assert not isinstance(raised.value, BaseImageError)
 
 
