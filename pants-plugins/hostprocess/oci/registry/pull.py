@@ -74,7 +74,7 @@ def tag_digest(endpoint: Endpoint, repository: str, tag: str, scopes: Scopes) ->
     endpoint.expect(response, (200, 404), f"HEAD manifest {tag} of {repository}")
     if response.status == 404:
         return None
-    digest = response.headers.get("Docker-Content-Digest")
+    digest: str | None = response.headers.get("Docker-Content-Digest")
     if digest:
         return digest
     response = endpoint.exchange("GET", url, scopes, {"Accept": MANIFEST_ACCEPT})

@@ -27,7 +27,7 @@ class Retry:
 
     def delay(self, failures: int) -> float:
         """Exponential backoff with jitter, so clients that failed together don't retry together."""
-        ceiling = min(self.max_delay, self.first_delay * 2 ** (failures - 1))
+        ceiling = min(self.max_delay, self.first_delay * 2.0 ** (failures - 1))
         return ceiling * random.uniform(0.5, 1.0)
 
 
