@@ -388,17 +388,37 @@ def _answered(record: Recorded) -> float:
     return record.answered
 
 
+FAULTS = (DROP, DROP_AFTER, "500", "503", "429")
+
+
 def random_faults(seed: int, rate: float) -> Policy:
-    """Fail a `rate` of requests, chosen and typed by a seeded generator."""
-    generator = random.Random(seed)
+    """Fail a `rate` of requests, chosen and typed by seeded generators, one per kind of request.
+
+    The n-th request of a kind (its method and what it addresses: a blob, an upload, a
+    manifest) meets the same fate on every run, however concurrent blob uploads interleave.
+    """
+    generators: dict[str, random.Random] = {}
     lock = threading.Lock()
-    faults = [DROP, DROP_AFTER, "500", "503", "429"]
 
     def policy(method: str, path: str) -> str:
+        kind = f"{method} {request_kind(path)}"
         with lock:
-            return generator.choice(faults) if generator.random() < rate else FORWARD
+            generator = generators.setdefault(kind, random.Random(f"{seed} {kind}"))
+            return generator.choice(FAULTS) if generator.random() < rate else FORWARD
 
     return policy
+
+
+def request_kind(path: str) -> str:
+    """What a distribution-API path addresses, without the names and digests that vary."""
+    for marker, kind in (
+        ("/blobs/uploads/", "upload"),
+        ("/blobs/", "blob"),
+        ("/manifests/", "manifest"),
+    ):
+        if marker in path:
+            return kind
+    return path
 
 
 class FaultProxy:
