@@ -8,20 +8,23 @@ temporary directory), and runs, side by side in one run:
 
   (a)  our push:   python -m hostprocess.oci.cli push --layout ... --registry 127.0.0.1:PORT
                    --repository bench/ours --tag t
+  (a') with --baseline-ref REV: the same command from REV's `pants-plugins/` (exported with
+                   `git archive` to the working directory), in the same interpreter
   (b)  skopeo:     skopeo copy --dest-tls-verify=false oci:<layout>:t
                    docker://127.0.0.1:PORT/bench/skopeo:t
-  (c)  our push again: a republish, which must upload nothing
+  (c)  our push again, (c') the baseline's push again: republishes, which must upload nothing
   (d)  skopeo copy again, for comparison
 
-Each step runs --repeat times and the median is reported. Every run of (a) and (b) pushes to
-a registry just started with empty storage on a new port, so neither finds a blob to skip or
-(skopeo, through its blob-info cache) to mount from another repository; they take turns
-going first. The layout's blobs are read once beforehand so that both start from the page
-cache. It prints wall time, the ratio to skopeo, throughput and peak memory (max RSS) of
-each, checks that the pushes left the layout's manifest digest in the registry and that
-every republish uploaded nothing, and stops every registry it started.
+Each step runs --repeat times and the median is reported. Every fresh push goes to a registry
+just started with empty storage on a new port, so none finds a blob to skip or (skopeo,
+through its blob-info cache) to mount from another repository; who goes first rotates. The
+layout's blobs are read once beforehand so that all start from the page cache. It prints
+wall time, the ratio to skopeo, throughput and peak memory (max RSS) of each, the ratio of
+our push to the baseline's, checks that the pushes left the layout's manifest digest in the
+registry and that every republish uploaded nothing, and stops every registry it started.
 
-Usage: python3 benchmarks/push_benchmark.py [--size-mib 400] [--layers 2] [--repeat 3] [--python PY] [--keep]
+Usage: python3 benchmarks/push_benchmark.py [--size-mib 400] [--layers 2] [--repeat 3]
+           [--baseline-ref REV] [--python PY] [--keep]
 Run from the repository root. Without --python it exports the image tool's virtualenv
 (`./pants export --resolve=hostprocess-tool`), as layer_benchmark.py does.
 """
@@ -43,7 +46,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 TAG = "t"
@@ -125,7 +128,9 @@ def write_layout(tree: Path, layout: Path) -> None:
 def tool_python() -> Path:
     """The tool's pinned virtualenv, exported from its lockfile by Pants."""
     subprocess.run(["./pants", "export", "--resolve=hostprocess-tool"], cwd=REPO, check=True)
-    [python] = sorted((REPO / "dist/export/python/virtualenvs/hostprocess-tool").glob("*/bin/python"))
+    [python] = sorted(
+        (REPO / "dist/export/python/virtualenvs/hostprocess-tool").glob("*/bin/python")
+    )
     return python
 
 
@@ -177,7 +182,9 @@ def start_registry(directory: Path) -> tuple[subprocess.Popen, str, Path]:
         config_path.write_text(json.dumps(config, indent=2))
         log_path = directory / "registry.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT, env=env)
+            process = subprocess.Popen(
+                [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT, env=env
+            )
         host = f"127.0.0.1:{port}"
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline and process.poll() is None and not answers(host):
@@ -203,7 +210,9 @@ def stop(process: subprocess.Popen) -> None:
 # --- measuring --------------------------------------------------------------------------------
 
 
-def measure(name: str, argv: Sequence[str], work: Path, env: dict[str, str] | None = None) -> Measurement:
+def measure(
+    name: str, argv: Sequence[str], work: Path, env: dict[str, str] | None = None
+) -> Measurement:
     """Wall time and peak RSS (GNU time's %M) of one command; fails loudly if it fails."""
     rss_file = work / "rss.txt"
     start = time.perf_counter()
@@ -222,10 +231,10 @@ def measure(name: str, argv: Sequence[str], work: Path, env: dict[str, str] | No
 
 
 def served_digest(host: str, repository: str) -> str:
+    argv = ["skopeo", "inspect", "--tls-verify=false", "--no-creds"]
     result = subprocess.run(
-        ["skopeo", "inspect", "--tls-verify=false", "--no-creds", f"docker://{host}/{repository}:{TAG}"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [*argv, f"docker://{host}/{repository}:{TAG}"], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout)["Digest"]
 
 
@@ -235,13 +244,70 @@ def median(runs: list[Measurement], name: str) -> Measurement:
     return Measurement(name, middle.seconds, middle.max_rss_mib, middle.output)
 
 
-def report(rows: list[tuple[Measurement, bool]], image_bytes: int, blob_sizes: list[int], tree_mib: float, repeat: int) -> None:
+PushFunction = Callable[[str, str], Measurement]  # (registry host, repository)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One way of pushing the layout: `push(host, repository)` measures one push."""
+
+    key: str  # also the repository, bench/<key>
+    fresh_row: str
+    again_row: str
+    push: PushFunction
+    ours: bool  # our CLI, whose output says what it uploaded
+
+
+def export_baseline(ref: str, work: Path) -> Path:
+    """`pants-plugins/` as it was at `ref`, for its `python -m hostprocess.oci.cli push`."""
+    target = work / "baseline"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, "pants-plugins"],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.PIPE,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "pants-plugins"
+
+
+def our_push(python: Path, plugins: Path, layout: Path, work: Path, name: str) -> PushFunction:
+    def push(host: str, repository: str) -> Measurement:
+        argv = [str(python), "-m", "hostprocess.oci.cli", "push", "--layout", str(layout)]
+        argv += ["--registry", host, "--repository", repository, "--tag", TAG]
+        return measure(name, argv, work, {"PYTHONPATH": str(plugins)})
+
+    return push
+
+
+def skopeo_push(layout: Path, work: Path) -> PushFunction:
+    def push(host: str, repository: str) -> Measurement:
+        argv = ["skopeo", "copy", "--retry-times", "0", "--dest-tls-verify=false"]
+        argv += ["--dest-no-creds", f"oci:{layout}:{TAG}", f"docker://{host}/{repository}:{TAG}"]
+        return measure("skopeo", argv, work)
+
+    return push
+
+
+def report(
+    rows: list[tuple[Measurement, bool]],
+    skopeo: Measurement,
+    image_bytes: int,
+    blob_sizes: list[int],
+    tree_mib: float,
+    repeat: int,
+) -> None:
     """`rows` pairs each measurement with whether it moved the whole image (for MB/s)."""
-    skopeo = rows[1][0]
     sizes = " + ".join(f"{size / MIB:.1f}" for size in blob_sizes)
-    print(f"\nImage: {len(blob_sizes)} blobs, {image_bytes / MIB:.1f} MiB ({sizes} MiB: layers, then the config), "
-          f"from a {tree_mib:.0f} MiB tree; {os.cpu_count()} cores")  # fmt: skip
-    print(f"Registry: docker-registry on 127.0.0.1 (plain HTTP, filesystem storage); median of {repeat} runs each")
+    print(
+        f"\nImage: {len(blob_sizes)} blobs, {image_bytes / MIB:.1f} MiB ({sizes} MiB: layers, "
+        f"then the config), from a {tree_mib:.0f} MiB tree; {os.cpu_count()} cores"
+    )
+    print(
+        "Registry: docker-registry on 127.0.0.1 (plain HTTP, filesystem storage); "
+        f"median of {repeat} runs each"
+    )
     print(f"{'step':<48} {'seconds':>9} {'vs skopeo':>10} {'MB/s':>8} {'max RSS MiB':>12}")
     for row, whole_image in rows:
         ratio = row.seconds / skopeo.seconds
@@ -249,14 +315,56 @@ def report(rows: list[tuple[Measurement, bool]], image_bytes: int, blob_sizes: l
         print(f"{row.name:<48} {row.seconds:>9.2f} {ratio:>9.2f}x {rate} {row.max_rss_mib:>12.1f}")
 
 
+def check(
+    contenders: Sequence[Contender],
+    fresh: dict[str, list[Measurement]],
+    again: dict[str, list[Measurement]],
+    first_hosts: dict[str, str],
+    digest: str,
+    image_bytes: int,
+) -> bool:
+    """Every fresh push of ours uploaded the whole image, every republish nothing, and every
+    registry serves the layout's manifest."""
+    ok = True
+    for contender in (c for c in contenders if c.ours):
+        uploaded = [
+            re.search(r"Uploaded \d+ blobs \((\d+) bytes\)", result.output)
+            for result in fresh[contender.key]
+        ]
+        whole = all(match and int(match.group(1)) == image_bytes for match in uploaded)
+        step, again_step = contender.fresh_row.split()[0], contender.again_row.split()[0]
+        print(f"{step} uploaded all {image_bytes} bytes every time: {_yes(whole)}")
+        nothing = all("Nothing to upload: all" in r.output for r in again[contender.key])
+        print(f"{again_step} said 'Nothing to upload' every time: {_yes(nothing)}")
+        ok &= whole and nothing
+    for contender in contenders:
+        host = first_hosts[contender.key]
+        served = served_digest(host, f"bench/{contender.key}")
+        ok &= served == digest
+        verdict = "the layout's manifest" if served == digest else f"NOT the layout's {digest}"
+        print(f"{host}/bench/{contender.key}:{TAG} serves {served}: {verdict}")
+    return ok
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-mib", type=int, default=400, help="size of the large binaries in all")
-    parser.add_argument("--layers", type=int, default=2, help="layers the tree is split into (besides the base)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each step; the median is reported")
-    parser.add_argument("--python", type=Path, help="the tool's virtualenv python (default: ./pants export it)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mib", type=int, default=400, help="size of the large binaries")
+    parser.add_argument("--layers", type=int, default=2, help="layers of the tree (plus the base)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each step; median reported")
+    parser.add_argument("--baseline-ref", help="also measure our push as of this git revision")
+    parser.add_argument(
+        "--python", type=Path, help="the tool's virtualenv python (default: export)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory afterwards")
-    parser.add_argument("--write-layout", nargs=2, metavar=("TREE", "LAYOUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--write-layout", nargs=2, metavar=("TREE", "LAYOUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.write_layout:  # the step that runs inside the tool's virtualenv
         write_layout(Path(args.write_layout[0]), Path(args.write_layout[1]))
@@ -275,64 +383,70 @@ def main() -> int:
         make_tree(tree, args.size_mib, args.layers)
         tree_mib = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file()) / MIB
         start = time.perf_counter()
-        subprocess.run([str(python), __file__, "--write-layout", str(tree), str(layout)], env={**os.environ, **tool_env}, check=True)
+        subprocess.run(
+            [str(python), __file__, "--write-layout", str(tree), str(layout)],
+            env={**os.environ, **tool_env},
+            check=True,
+        )
         print(f"Layout written in {time.perf_counter() - start:.1f} s", flush=True)
         digest, blobs = layout_blobs(layout)
         image_bytes = sum(size for _, size in blobs)
-        for blob_digest, _ in blobs:  # into the page cache, for both contenders alike
+        for blob_digest, _ in blobs:  # into the page cache, for every contender alike
             with open(layout / "blobs/sha256" / blob_digest.split(":")[1], "rb") as f:
                 while f.read(8 * MIB):
                     pass
 
-        def ours(host: str) -> Measurement:
-            argv = [str(python), "-m", "hostprocess.oci.cli", "push", "--layout", str(layout), "--registry", host]
-            return measure("ours", [*argv, "--repository", "bench/ours", "--tag", TAG], work, tool_env)
-
-        def theirs(host: str) -> Measurement:
-            argv = ["skopeo", "copy", "--retry-times", "0", "--dest-tls-verify=false", "--dest-no-creds"]
-            return measure("skopeo", [*argv, f"oci:{layout}:{TAG}", f"docker://{host}/bench/skopeo:{TAG}"], work)
+        ours_now = our_push(python, REPO / "pants-plugins", layout, work, "ours")
+        contenders = [
+            Contender("ours", "(a) our push, fresh registry", "(c) our push again", ours_now, True)
+        ]
+        if args.baseline_ref:
+            plugins = export_baseline(args.baseline_ref, work)
+            ref = args.baseline_ref
+            baseline = our_push(python, plugins, layout, work, "baseline")
+            fresh_row, again_row = (
+                f"(a') our push at {ref}, fresh registry",
+                f"(c') our push at {ref} again",
+            )
+            contenders.append(Contender("baseline", fresh_row, again_row, baseline, True))
+        skopeo = skopeo_push(layout, work)
+        contenders.append(
+            Contender(
+                "skopeo", "(b) skopeo copy, fresh registry", "(d) skopeo copy again", skopeo, False
+            )
+        )
 
         # Every fresh push goes to a registry of its own, just started with empty storage, on
         # a new port: nothing there to skip, and nothing for skopeo's blob-info cache to mount
-        # from. Who goes first alternates. The first run's registries stay up for the republish.
-        fresh: dict[str, list[Measurement]] = {"ours": [], "skopeo": []}
+        # from. Who goes first rotates. The first run's registries stay up for the republish.
+        fresh: dict[str, list[Measurement]] = {c.key: [] for c in contenders}
         first_hosts: dict[str, str] = {}
         for run in range(args.repeat):
-            for who in ("ours", "skopeo") if run % 2 == 0 else ("skopeo", "ours"):
-                directory = work / f"registry-{who}-{run}"
+            shift = run % len(contenders)
+            for contender in contenders[shift:] + contenders[:shift]:
+                directory = work / f"registry-{contender.key}-{run}"
                 process, host, _ = start_registry(directory)
                 registries.append(process)
-                fresh[who].append((ours if who == "ours" else theirs)(host))
+                fresh[contender.key].append(contender.push(host, f"bench/{contender.key}"))
                 if run == 0:
-                    first_hosts[who] = host
+                    first_hosts[contender.key] = host
                 else:
                     stop(process)
                     shutil.rmtree(directory / "storage", ignore_errors=True)
-        again_ours = [ours(first_hosts["ours"]) for _ in range(args.repeat)]
-        again_skopeo = [theirs(first_hosts["skopeo"]) for _ in range(args.repeat)]
-        rows = [
-            (median(fresh["ours"], "(a) our push, fresh registry"), True),
-            (median(fresh["skopeo"], "(b) skopeo copy, fresh registry"), True),
-            (median(again_ours, "(c) our push again (republish)"), False),
-            (median(again_skopeo, "(d) skopeo copy again"), False),
-        ]
-        report(rows, image_bytes, [size for _, size in blobs], tree_mib, args.repeat)
-
+        again = {
+            c.key: [c.push(first_hosts[c.key], f"bench/{c.key}") for _ in range(args.repeat)]
+            for c in contenders
+        }
+        fresh_rows = {c.key: median(fresh[c.key], c.fresh_row) for c in contenders}
+        rows = [(fresh_rows[c.key], True) for c in contenders]
+        rows += [(median(again[c.key], c.again_row), False) for c in contenders]
+        sizes = [size for _, size in blobs]
+        report(rows, fresh_rows["skopeo"], image_bytes, sizes, tree_mib, args.repeat)
+        if args.baseline_ref:
+            speedup = fresh_rows["baseline"].seconds / fresh_rows["ours"].seconds
+            print(f"Fresh push, ours now vs at {args.baseline_ref}: {speedup:.2f}x as fast")
         print()
-        ok = True
-        for result in fresh["ours"]:
-            uploaded = re.search(r"Uploaded \d+ blobs \((\d+) bytes\)", result.output)
-            ok &= bool(uploaded) and int(uploaded.group(1)) == image_bytes
-        print(f"(a) uploaded all {image_bytes} bytes every time: {'yes' if ok else 'NO'}")
-        nothing = [result for result in again_ours if "Nothing to upload: all" in result.output]
-        print(f"(c) said 'Nothing to upload' every time: {'yes' if len(nothing) == len(again_ours) else 'NO'}")
-        ok &= len(nothing) == len(again_ours)
-        for who, host in first_hosts.items():
-            served = served_digest(host, f"bench/{who}")
-            ok &= served == digest
-            verdict = "the layout's manifest" if served == digest else f"NOT the layout's manifest {digest}"
-            print(f"{host}/bench/{who}:{TAG} serves {served}: {verdict}")
-        return 0 if ok else 1
+        return 0 if check(contenders, fresh, again, first_hosts, digest, image_bytes) else 1
     finally:
         for process in registries:
             stop(process)

@@ -47,12 +47,11 @@ TOKEN_ISSUER = "hostprocess-test-token-server"
 STARTUP_SECONDS = 20
 
 
-
 def run(argv: Sequence[str], *, stdin: bytes = b"") -> bytes:
     result = subprocess.run(list(argv), input=stdin, capture_output=True, check=False)
-    assert result.returncode == 0, (
-        f"{' '.join(argv)} failed:\n{result.stderr.decode(errors='replace')}"
-    )
+    assert (
+        result.returncode == 0
+    ), f"{' '.join(argv)} failed:\n{result.stderr.decode(errors='replace')}"
     return result.stdout
 
 
@@ -363,19 +362,63 @@ class Recorded:
     path: str
     action: str
     content_range: str | None
+    arrived: float = 0.0  # time.monotonic() when the request reached the proxy
+    answered: float | None = None  # just before the reply (or the dropped connection) went out
+
+
+def max_in_flight(records: Sequence[Recorded]) -> int:
+    """The most of `records` the proxy was handling at one moment.
+
+    A request is in flight at the proxy from its arrival until it is answered, and the client
+    sent it before and got the answer after: so this never exceeds the client's own count.
+    """
+    events = sorted(
+        [(r.arrived, 1) for r in records] + [(_answered(r), -1) for r in records],
+        key=lambda event: (event[0], event[1]),  # an answer before an arrival at the same time
+    )
+    most = current = 0
+    for _, change in events:
+        current += change
+        most = max(most, current)
+    return most
+
+
+def _answered(record: Recorded) -> float:
+    assert record.answered is not None, f"{record.method} {record.path} was never answered"
+    return record.answered
+
+
+FAULTS = (DROP, DROP_AFTER, "500", "503", "429")
 
 
 def random_faults(seed: int, rate: float) -> Policy:
-    """Fail a `rate` of requests, chosen and typed by a seeded generator."""
-    generator = random.Random(seed)
+    """Fail a `rate` of requests, chosen and typed by seeded generators, one per kind of request.
+
+    The n-th request of a kind (its method and what it addresses: a blob, an upload, a
+    manifest) meets the same fate on every run, however concurrent blob uploads interleave.
+    """
+    generators: dict[str, random.Random] = {}
     lock = threading.Lock()
-    faults = [DROP, DROP_AFTER, "500", "503", "429"]
 
     def policy(method: str, path: str) -> str:
+        kind = f"{method} {request_kind(path)}"
         with lock:
-            return generator.choice(faults) if generator.random() < rate else FORWARD
+            generator = generators.setdefault(kind, random.Random(f"{seed} {kind}"))
+            return generator.choice(FAULTS) if generator.random() < rate else FORWARD
 
     return policy
+
+
+def request_kind(path: str) -> str:
+    """What a distribution-API path addresses, without the names and digests that vary."""
+    for marker, kind in (
+        ("/blobs/uploads/", "upload"),
+        ("/blobs/", "blob"),
+        ("/manifests/", "manifest"),
+    ):
+        if marker in path:
+            return kind
+    return path
 
 
 class FaultProxy:
@@ -385,6 +428,7 @@ class FaultProxy:
     def __init__(self, upstream: str, policy: Policy = lambda method, path: FORWARD) -> None:
         self.upstream = upstream
         self.policy = policy
+        self.latency = 0.0  # seconds each request waits before it is handled, to make overlaps
         self.records: list[Recorded] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
         self._server.daemon_threads = True
@@ -413,25 +457,29 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
         action = proxy.policy(self.command, path)
-        proxy.records.append(
-            Recorded(self.command, path, action, self.headers.get("Content-Range"))
+        record = Recorded(
+            self.command, path, action, self.headers.get("Content-Range"), time.monotonic()
         )
+        proxy.records.append(record)
+        time.sleep(proxy.latency)
         if action == DROP:
+            record.answered = time.monotonic()
             self.close_connection = True
         elif action == REDIRECT:
             location = f"http://{proxy.upstream}{self.path}"
-            self._reply(307, [("Location", location)], b"")
+            self._reply(record, 307, [("Location", location)], b"")
         elif action.isdigit():
             headers = [("Retry-After", "0"), ("Content-Type", "application/json")]
-            self._reply(int(action), headers, INJECTED_ERROR.encode())
+            self._reply(record, int(action), headers, INJECTED_ERROR.encode())
         else:
             status, headers, data = self._forward(proxy.upstream, body)
             if action == DROP_AFTER:
+                record.answered = time.monotonic()
                 self.close_connection = True
                 return
             if action == CORRUPT and data:
                 data = data[:-1] + bytes([data[-1] ^ 0xFF])
-            self._reply(status, headers, data)
+            self._reply(record, status, headers, data)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
@@ -446,8 +494,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         finally:
             connection.close()
 
-    def _reply(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+    def _reply(
+        self, record: Recorded, status: int, headers: list[tuple[str, str]], data: bytes
+    ) -> None:
         """Relay a reply; a HEAD keeps the registry's Content-Length (the blob's size)."""
+        record.answered = time.monotonic()
         head = self.command == "HEAD"
         dropped = _NOT_FORWARDED if head else _NOT_FORWARDED | {"content-length"}
         self.send_response(status)
@@ -513,31 +564,32 @@ class BuiltImage:
     layout: Path
     image: Image
     tags: tuple[str, ...]
-    layer_sizes: tuple[int, ...]  # base layer, app layer
+    layer_sizes: tuple[int, ...]  # base layer, then each app layer
 
 
 def build_layout(
     directory: Path,
     cc0: bytes,
-    app_files: Sequence[LayerFile],
-    *,
+    *app_layers: Sequence[LayerFile],
     tags: Sequence[str] = ("v1", "latest"),
     compression: Compression = Compression.GZIP,
 ) -> BuiltImage:
-    """The built-in base layer plus one layer of `app_files`, written as an OCI layout."""
+    """The built-in base layer plus one layer of each of `app_layers`, as an OCI layout."""
     (directory / "blobs" / "sha256").mkdir(parents=True)
     base = _write_layer(directory, base_layer_files(cc0), base=True, compression=Compression.GZIP)
-    app = _write_layer(directory, app_files, base=False, compression=compression)
+    apps = [
+        _write_layer(directory, files, base=False, compression=compression) for files in app_layers
+    ]
     image = build_image(
         RuntimeConfig(entrypoint=["powershell.exe", "./hello.ps1"]),
-        [base, app],
+        [base, *apps],
         architecture="amd64",
         created=0,
         history=["base", "COPY app"],
     )
     for rel, data in layout_files(image, tags).items():
         (directory / rel).write_bytes(data)
-    return BuiltImage(directory, image, tuple(tags), (base.size, app.size))
+    return BuiltImage(directory, image, tuple(tags), tuple(layer.size for layer in [base, *apps]))
 
 
 def _write_layer(

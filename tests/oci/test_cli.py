@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 import zstandard
 
+from digests import sha256_of
 from hostprocess.oci.cli import main
 from hostprocess.oci.commands import TOOL_OUT, LayerCommand, LayerOptions
 from hostprocess.oci.image import Layer, RuntimeConfig, build_image
@@ -34,10 +35,6 @@ TREE = {
     "readme.txt": b"hello\r\n",
 }
 
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _tree(root: Path) -> Path:
@@ -93,7 +90,7 @@ def test_layer_writes_blob_and_description(tmp_path: Path, capsys: pytest.Captur
     assert layer == {
         "digest": f"sha256:{hex_digest}",
         "size": len(blob),
-        "diff_id": _sha256(gzip.decompress(blob)),
+        "diff_id": sha256_of(gzip.decompress(blob)),
         "compression": "gzip",
     }
     assert Layer.from_json(layer).compression is Compression.GZIP
@@ -131,13 +128,13 @@ def test_layer_other_compressions(tmp_path: Path, compression: str) -> None:
     assert main([*argv, "--compression", compression, "--level", level]) == 0
     layer, blob = _read_layer_dir(out)
     assert layer["compression"] == compression
-    assert layer["digest"] == _sha256(blob) and layer["size"] == len(blob)
+    assert layer["digest"] == sha256_of(blob) and layer["size"] == len(blob)
     if compression == "zstd":
         uncompressed = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
     else:
         uncompressed = blob
         assert layer["digest"] == layer["diff_id"]
-    assert layer["diff_id"] == _sha256(uncompressed)
+    assert layer["diff_id"] == sha256_of(uncompressed)
     assert "Files/readme.txt" in _members(uncompressed)[0]
 
 
@@ -215,8 +212,8 @@ def test_base_layer_command(tmp_path: Path, capsys: pytest.CaptureFixture, cc0_p
         "blobs/sha256/" + BASE_LAYER_DIGEST.split(":", 1)[1],
         "layer.json",
     ]
-    assert _sha256(blob) == BASE_LAYER_DIGEST
-    assert layer["diff_id"] == _sha256(gzip.decompress(blob))
+    assert sha256_of(blob) == BASE_LAYER_DIGEST
+    assert layer["diff_id"] == sha256_of(gzip.decompress(blob))
     assert (layer["compression"], layer["size"]) == ("gzip", len(blob))
     assert sorted(layer) == ["compression", "diff_id", "digest", "size"]
     names, _ = _members(gzip.decompress(blob))
@@ -319,7 +316,7 @@ def test_archive_missing_layout(tmp_path: Path, capsys: pytest.CaptureFixture, a
 def test_docker_archive_of_two_images_fails(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     layout, manifest, _ = _layout(tmp_path)
     index = json.loads((layout / "index.json").read_bytes())
-    other = dict(index["manifests"][0], digest=_sha256(b"another manifest"))
+    other = dict(index["manifests"][0], digest=sha256_of(b"another manifest"))
     index["manifests"].append(other)
     (layout / "index.json").write_text(json.dumps(index))
     out = tmp_path / "docker.tar"

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
+from digests import sha256_of
 from hostprocess.oci.cli import main
 from hostprocess.oci.image import (
     BaseImageError,
@@ -46,10 +47,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 FAST_RETRY = Retry(total_seconds=3, first_delay=0.01, max_delay=0.2)
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
@@ -175,7 +172,7 @@ def test_cli_pull_succeeds(
 
 
 def _write_blob(layout: Path, data: bytes) -> str:
-    digest = _sha256(data)
+    digest = sha256_of(data)
     (layout / blob_path(digest)).write_bytes(data)
     return digest
 
@@ -201,7 +198,7 @@ def _push_hand_made(
     manifest = canonical_json({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _sha256(config),
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256_of(config),
                    "size": len(config)},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digests.digest,
                     "size": digests.size}],
@@ -282,7 +279,7 @@ def test_an_unknown_digest_is_a_registry_error(
     repository: str,
     pushed: BuiltImage,
 ) -> None:
-    missing = _sha256(b"never pushed")
+    missing = sha256_of(b"never pushed")
     reference = _reference(anonymous_registry.host, repository, missing)
     with pytest.raises(RegistryError, match="HTTP 404"):
         pull_base(client, reference, "amd64", tmp_path / "pulled")
@@ -292,7 +289,7 @@ def test_an_unknown_digest_is_a_registry_error(
 
 def _put_manifest(host: str, repository: str, media_type: str, body: bytes) -> str:
     """PUT a manifest by its digest with the distribution API; returns the digest."""
-    digest = _sha256(body)
+    digest = sha256_of(body)
     request = urllib.request.Request(
         f"http://{host}/v2/{repository}/manifests/{digest}",
         data=body,
@@ -372,7 +369,7 @@ def _stored_blob(registry: RegistryServer, digest: str) -> Path:
     hex_digest = digest.split(":", 1)[1]
     path = storage / "docker" / "registry" / "v2" / "blobs" / "sha256" / hex_digest[:2] / hex_digest / "data"
     assert path.is_file(), f"blob {digest} is not stored at {path}"
-    assert _sha256(path.read_bytes()) == digest
+    assert sha256_of(path.read_bytes()) == digest
     return path
 
 
@@ -425,7 +422,7 @@ def test_a_tampered_layer_is_refused_and_not_kept(
         assert not [name for name in _files(tmp_path / "cli") if hex_digest in name]
     # Control: restored, the same pull succeeds into the same directory.
     assert pull_base(client, reference, "amd64", out).layers == 2
-    assert _sha256((out / blob_path(app)).read_bytes()) == app
+    assert sha256_of((out / blob_path(app)).read_bytes()) == app
 
 
 def test_a_tampered_config_is_refused_and_not_kept(

@@ -8,7 +8,7 @@ is about what went over the wire.
 """
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
 import os
 import re
@@ -19,19 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from digests import sha256_of
 from hostprocess.oci.auth import Credentials
 from hostprocess.oci.layer import LayerFile
-from hostprocess.oci.registry import (
-    Challenge,
-    Progress,
-    PushResult,
-    RegistryClient,
-    RegistryError,
-    Retry,
-    _retry_after,
-    is_loopback,
-    parse_challenges,
-)
+from hostprocess.oci.layout import blob_path
+from hostprocess.oci.registry import Progress, PushResult, RegistryClient, RegistryError, Retry
+from hostprocess.oci.registry.challenges import Challenge, parse_challenges
+from hostprocess.oci.registry.retry import retry_after
+from hostprocess.oci.registry.transport import is_loopback
 from hostprocess.oci.types import Compression
 
 # Registered before its import, so that the helpers' own asserts explain their failures.
@@ -47,11 +42,13 @@ from oci.registry_servers import (  # noqa: E402
     TOKEN_USER,
     BuiltImage,
     FaultProxy,
+    Recorded,
     RegistryServer,
     TlsFiles,
     TokenServer,
     assert_served,
     build_layout,
+    max_in_flight,
     random_faults,
     skopeo_inspect,
     unique_repository,
@@ -73,10 +70,6 @@ def proxy(anonymous_registry: RegistryServer) -> Iterator[FaultProxy]:
     proxy = FaultProxy(anonymous_registry.host)
     yield proxy
     proxy.stop()
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def assert_pushed(result: PushResult, host: str, repository: str, built: BuiltImage) -> None:
@@ -120,11 +113,11 @@ def test_several_challenges_unquoted_values_and_escapes() -> None:
 
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
-    assert _retry_after("7") == 7.0
+    assert retry_after("7") == 7.0
     in_a_minute = formatdate(time.time() + 60, usegmt=True)
-    assert 55 < (_retry_after(in_a_minute) or 0) <= 60
-    assert _retry_after(formatdate(time.time() - 60, usegmt=True)) == 0.0
-    assert _retry_after("soon") is None and _retry_after(None) is None
+    assert 55 < (retry_after(in_a_minute) or 0) <= 60
+    assert retry_after(formatdate(time.time() - 60, usegmt=True)) == 0.0
+    assert retry_after("soon") is None and retry_after(None) is None
 
 
 @pytest.mark.parametrize(
@@ -165,7 +158,8 @@ def test_push_to_anonymous_registry(
     anonymous_registry: RegistryServer, small_image: BuiltImage, repository: str
 ) -> None:
     events: list[Progress] = []
-    client = RegistryClient(anonymous_registry.host, progress=events.append)
+    # One upload at a time, so that the order of events is defined (blob order).
+    client = RegistryClient(anonymous_registry.host, upload_workers=1, progress=events.append)
     result = client.push(small_image.layout, repository, small_image.tags)
     assert_pushed(result, anonymous_registry.host, repository, small_image)
     assert (
@@ -238,7 +232,7 @@ def test_large_blob_goes_up_in_chunks(
     layer_digest = json.loads(built.image.manifest)["layers"][1]["digest"]
     pulled = tmp_path / "pulled.blob"
     size = RegistryClient(anonymous_registry.host).pull_blob(repository, layer_digest, pulled)
-    assert size == big and _sha256(pulled.read_bytes()) == layer_digest
+    assert size == big and sha256_of(pulled.read_bytes()) == layer_digest
 
 
 def test_pull_manifest_and_blob_by_digest(
@@ -252,7 +246,7 @@ def test_pull_manifest_and_blob_by_digest(
     assert size == len(small_image.image.config)
     assert (tmp_path / "config").read_bytes() == small_image.image.config
     with pytest.raises(RegistryError, match=r"BLOB_UNKNOWN|HTTP 404"):
-        client.pull_blob(repository, _sha256(b"never pushed"), tmp_path / "absent")
+        client.pull_blob(repository, sha256_of(b"never pushed"), tmp_path / "absent")
     assert not (tmp_path / "absent").exists()
 
 
@@ -301,7 +295,8 @@ def test_push_survives_dropped_connections_and_server_errors(
         compression=Compression.NONE,
     )
     proxy.policy = random_faults(seed=20240601, rate=0.3)
-    client = RegistryClient(proxy.host, chunk_size=MIB, retry=FAST_RETRY)
+    # One upload at a time: the seed then meets the same sequence of requests on every run.
+    client = RegistryClient(proxy.host, chunk_size=MIB, retry=FAST_RETRY, upload_workers=1)
     result = client.push(built.layout, repository, built.tags)
     assert result.references[f"{proxy.host}/{repository}:v1"] == built.image.digest
     injected = {r.action for r in proxy.records} - {FORWARD}
@@ -347,7 +342,7 @@ def test_permanent_blob_error_stops_before_the_manifest(
 
     proxy.policy = fail_second_upload
     with pytest.raises(RegistryError, match=r"HTTP 400: INJECTED: injected fault") as raised:
-        RegistryClient(proxy.host, retry=FAST_RETRY).push(
+        RegistryClient(proxy.host, retry=FAST_RETRY, upload_workers=1).push(
             small_image.layout, repository, small_image.tags
         )
     assert raised.value.codes == ("INJECTED",)
@@ -386,6 +381,190 @@ def test_corrupted_download_is_rejected(
     with pytest.raises(RegistryError, match="different content"):
         client.pull_blob(repository, config_digest, tmp_path / "config")
     assert not (tmp_path / "config").exists()
+
+
+# --- concurrent uploads ------------------------------------------------------------------
+
+
+def _layered_image(directory: Path, cc0_path: Path, layers: int) -> BuiltImage:
+    """The base layer and `layers` app layers of distinct random content: `layers` + 2 blobs."""
+    app_layers = [[LayerFile(f"app{i}/data.bin", os.urandom(64 * 1024))] for i in range(layers)]
+    return build_layout(directory, cc0_path.read_bytes(), *app_layers)
+
+
+def _blob_requests(proxy: FaultProxy) -> list[Recorded]:
+    return [r for r in proxy.records if "/blobs/" in r.path]
+
+
+def _manifest_requests(proxy: FaultProxy) -> list[Recorded]:
+    return [r for r in proxy.records if "/manifests/" in r.path]
+
+
+def _blob_count(built: BuiltImage) -> int:
+    return len(built.image.layers) + 1
+
+
+def _assert_quiet_after_failure(proxy: FaultProxy) -> None:
+    """Every request the push made was answered before it raised, and none follows."""
+    seen = len(proxy.records)
+    assert all(r.answered is not None for r in proxy.records)
+    time.sleep(0.5)
+    assert len(proxy.records) == seen, proxy.records[seen:]
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_blob_uploads_overlap_up_to_the_bound_and_precede_the_manifest(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    cc0_path: Path,
+    repository: str,
+    workers: int,
+) -> None:
+    built = _layered_image(tmp_path / "layout", cc0_path, layers=6)
+    proxy.latency = 0.2  # every request takes a while, so uploads that can overlap do
+    inside, most_inside = 0, 0
+
+    def progress(event: Progress) -> None:
+        nonlocal inside, most_inside
+        inside += 1
+        most_inside = max(most_inside, inside)
+        time.sleep(0.01)
+        inside -= 1
+
+    client = RegistryClient(proxy.host, upload_workers=workers, progress=progress)
+    result = client.push(built.layout, repository, built.tags)
+    assert (result.blobs_uploaded, result.tags_pushed) == (_blob_count(built), 2)
+    assert max_in_flight(_blob_requests(proxy)) == workers
+    last_blob_answer = max(r.answered or 0.0 for r in _blob_requests(proxy))
+    assert min(r.arrived for r in _manifest_requests(proxy)) > last_blob_answer
+    assert most_inside == 1, "the progress callback was entered by two threads at once"
+    assert_served(anonymous_registry.host, repository, built)
+
+
+def test_concurrent_push_matches_a_sequential_one(
+    anonymous_registry: RegistryServer, tmp_path: Path, cc0_path: Path, repository: str
+) -> None:
+    built = _layered_image(tmp_path / "layout", cc0_path, layers=4)
+    outcomes = {}
+    for workers in (1, 4):
+        target = f"{repository}/workers-{workers}"
+        events: list[Progress] = []
+        client = RegistryClient(
+            anonymous_registry.host, upload_workers=workers, progress=events.append
+        )
+        first = client.push(built.layout, target, built.tags)
+        again = client.push(built.layout, target, built.tags)
+        assert_served(anonymous_registry.host, target, built)
+        outcomes[workers] = [
+            sorted(str(event).replace(target, "REPO") for event in events),
+            {k.replace(target, "REPO"): v for k, v in first.references.items()},
+            dataclasses.replace(first, references={}),
+            dataclasses.replace(again, references={}),
+        ]
+    assert outcomes[4] == outcomes[1]
+    first_counts = outcomes[1][2]
+    expected_bytes = sum(built.layer_sizes) + len(built.image.config)
+    assert (first_counts.blobs_uploaded, first_counts.bytes_uploaded) == (6, expected_bytes)
+
+
+def test_a_blob_failing_past_its_retries_stops_the_others_and_pushes_no_manifest(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    cc0_path: Path,
+    repository: str,
+) -> None:
+    built = _layered_image(tmp_path / "layout", cc0_path, layers=6)
+    failing = built.image.layers[1].digest
+    proxy.latency = 0.2
+    proxy.policy = lambda method, path: "500" if path.endswith(f"/blobs/{failing}") else FORWARD
+    client = RegistryClient(
+        proxy.host,
+        upload_workers=2,
+        retry=Retry(total_seconds=0.5, first_delay=0.05, max_delay=0.1),
+    )
+    with pytest.raises(
+        RegistryError,
+        match=rf"check blob {failing} at {re.escape(proxy.host)} failed after [0-9]+ attempts: "
+        r".*HTTP 500",
+    ) as raised:
+        client.push(built.layout, repository, built.tags)
+    assert raised.value.status == 500
+    _assert_quiet_after_failure(proxy)
+    assert not _manifest_requests(proxy)
+    checked = {r.path for r in proxy.records if r.method == "HEAD"}
+    assert len(checked) < _blob_count(built), "blobs still queued must not start"
+    assert skopeo_inspect(f"{anonymous_registry.host}/{repository}:v1", raw=True).returncode != 0
+
+
+def test_the_first_permanent_failure_is_raised_and_stops_a_retrying_sibling(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    cc0_path: Path,
+    repository: str,
+) -> None:
+    built = _layered_image(tmp_path / "layout", cc0_path, layers=2)
+    retrying, failing = built.image.layers[1].digest, built.image.layers[2].digest
+
+    def policy(method: str, path: str) -> str:
+        if path.endswith(f"/blobs/{retrying}"):
+            return "503"
+        return "400" if path.endswith(f"/blobs/{failing}") else FORWARD
+
+    proxy.policy = policy
+    client = RegistryClient(
+        proxy.host, retry=Retry(total_seconds=120, first_delay=0.05, max_delay=0.2)
+    )
+    started = time.monotonic()
+    with pytest.raises(
+        RegistryError, match=rf"HEAD blob {failing} of {repository} at .* failed: HTTP 400"
+    ) as raised:
+        client.push(built.layout, repository, built.tags)
+    assert time.monotonic() - started < 30, "the sibling kept retrying for its whole budget"
+    assert raised.value.status == 400
+    _assert_quiet_after_failure(proxy)
+    assert not _manifest_requests(proxy)
+
+
+def test_a_blob_that_does_not_match_its_digest_leaves_no_manifest(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    cc0_path: Path,
+    repository: str,
+) -> None:
+    built = _layered_image(tmp_path / "layout", cc0_path, layers=3)
+    corrupt = built.image.layers[2].digest
+    path = built.layout / blob_path(corrupt)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the same size, so only the registry's digest check can tell
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        RegistryError,
+        match=rf"PUT blob {corrupt} to {repository} at .* failed: HTTP 400: DIGEST_INVALID",
+    ) as raised:
+        RegistryClient(proxy.host, retry=FAST_RETRY).push(built.layout, repository, built.tags)
+    assert raised.value.codes == ("DIGEST_INVALID",)
+    _assert_quiet_after_failure(proxy)
+    assert not _manifest_requests(proxy)
+    assert skopeo_inspect(f"{anonymous_registry.host}/{repository}:v1", raw=True).returncode != 0
+
+
+def test_concurrent_push_survives_random_faults(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    cc0_path: Path,
+    repository: str,
+) -> None:
+    built = _layered_image(tmp_path / "layout", cc0_path, layers=5)
+    proxy.policy = random_faults(seed=20240602, rate=0.3)
+    result = RegistryClient(proxy.host, retry=FAST_RETRY).push(built.layout, repository, built.tags)
+    assert result.references[f"{proxy.host}/{repository}:v1"] == built.image.digest
+    assert {r.action for r in proxy.records} - {FORWARD}, "no fault was injected"
+    assert_served(anonymous_registry.host, repository, built)
 
 
 # --- htpasswd over TLS -------------------------------------------------------------------

@@ -133,12 +133,13 @@ async def ca_cert_digest(registry: RegistryOptions) -> Digest:
 
 
 def core_sources() -> CreateDigest:
-    """The core package's modules, at their import paths."""
+    """Every module of the core package and its subpackages, at their import paths."""
     package = Path(hostprocess.oci.__file__).parent
+    modules = sorted(path.relative_to(package).as_posix() for path in package.rglob("*.py"))
     files = [FileContent("hostprocess/__init__.py", b"")]
     files.extend(
-        FileContent(f"hostprocess/oci/{path.name}", path.read_bytes())
-        for path in sorted(package.glob("*.py"))
+        FileContent(f"hostprocess/oci/{module}", (package / module).read_bytes())
+        for module in modules
     )
     return CreateDigest(files)
 
