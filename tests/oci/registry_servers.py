@@ -585,7 +585,7 @@ def build_layout(
         [base, *apps],
         architecture="amd64",
         created=0,
-        history=["base", "COPY app"],
+        history=["base", *("COPY app" for _ in apps)],
     )
     for rel, data in layout_files(image, tags).items():
         (directory / rel).write_bytes(data)
