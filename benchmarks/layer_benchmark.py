@@ -34,6 +34,7 @@ LARGE_FILES = 4
 REPO_ENTRIES = (
     "pants",
     "pants.toml",
+    "build-support",  # pants.toml's reader, which ./pants runs
     "BUILD",
     "LICENSE",
     "cc0-legalcode.txt",
@@ -106,7 +107,10 @@ def pants_checkout(checkout: Path) -> Path:
     """A copy of the repo with an image target over bench/tree (keeps this build root clean)."""
     for entry in REPO_ENTRIES:
         src = REPO / entry
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, checkout / entry)
+        if src.is_dir():
+            shutil.copytree(src, checkout / entry)
+        else:
+            shutil.copy2(src, checkout / entry)
     (checkout / "bench/BUILD").write_text(
         'files(name="tree", sources=["tree/**/*"])\n'
         'hostprocess_image(name="bench", dependencies=[":tree"], entrypoint=["tree/bin/tool0.exe"])\n'

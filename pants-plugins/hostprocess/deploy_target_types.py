@@ -114,7 +114,9 @@ class NamespaceField(StringField):
 
 class K8sLabelsField(DictStringToStringField):
     alias = "labels"
-    help = help_text("Labels of the DaemonSet and its pods (the `selector` labels are always added).")
+    help = help_text(
+        "Labels of the DaemonSet and its pods (the `selector` labels are always added)."
+    )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[dict[str, str]], address: Address) -> Any:

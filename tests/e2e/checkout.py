@@ -18,6 +18,7 @@ import pytest
 REPO_ENTRIES = (
     "pants",
     "pants.toml",
+    "build-support",  # pants.toml's reader, which ./pants runs
     "BUILD",
     "LICENSE",
     "cc0-legalcode.txt",

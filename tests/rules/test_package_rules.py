@@ -27,6 +27,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from hostprocess.goals.package import HostProcessImageFieldSet
 from rules.rule_runners import tool_rule_runner
 
+
 def make_rule_runner(*options: str, query_rules: Sequence[QueryRule] = ()) -> RuleRunner:
     """A RuleRunner with the real tool resolve; `options` are extra `--hostprocess-*` flags."""
     return tool_rule_runner(
