@@ -31,7 +31,16 @@ REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "benchmarks" / ".work"
 SMALL_FILES = 2000
 LARGE_FILES = 4
-REPO_ENTRIES = ("pants", "pants.toml", "BUILD", "LICENSE", "cc0-legalcode.txt", "3rdparty", "pants-plugins")
+REPO_ENTRIES = (
+    "pants",
+    "pants.toml",
+    "build-support",  # pants.toml's reader, which ./pants runs
+    "BUILD",
+    "LICENSE",
+    "cc0-legalcode.txt",
+    "3rdparty",
+    "pants-plugins",
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,16 @@ def measure(name: str, command: str, cwd: Path, env: dict[str, str] | None = Non
     rss_file = WORK / "rss.txt"
     start = time.perf_counter()
     subprocess.run(
-        ["/usr/bin/time", "-o", str(rss_file), "-f", "%M", "bash", "-c", f"set -o pipefail; {command}"],
+        [
+            "/usr/bin/time",
+            "-o",
+            str(rss_file),
+            "-f",
+            "%M",
+            "bash",
+            "-c",
+            f"set -o pipefail; {command}",
+        ],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         check=True,
@@ -79,7 +97,9 @@ def measure(name: str, command: str, cwd: Path, env: dict[str, str] | None = Non
 def tool_python() -> Path:
     """The tool's pinned virtualenv, exported from its lockfile by Pants."""
     subprocess.run(["./pants", "export", "--resolve=hostprocess-tool"], cwd=REPO, check=True)
-    [python] = sorted((REPO / "dist/export/python/virtualenvs/hostprocess-tool").glob("*/bin/python"))
+    [python] = sorted(
+        (REPO / "dist/export/python/virtualenvs/hostprocess-tool").glob("*/bin/python")
+    )
     return python
 
 
@@ -87,7 +107,10 @@ def pants_checkout(checkout: Path) -> Path:
     """A copy of the repo with an image target over bench/tree (keeps this build root clean)."""
     for entry in REPO_ENTRIES:
         src = REPO / entry
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, checkout / entry)
+        if src.is_dir():
+            shutil.copytree(src, checkout / entry)
+        else:
+            shutil.copy2(src, checkout / entry)
     (checkout / "bench/BUILD").write_text(
         'files(name="tree", sources=["tree/**/*"])\n'
         'hostprocess_image(name="bench", dependencies=[":tree"], entrypoint=["tree/bin/tool0.exe"])\n'
@@ -104,17 +127,25 @@ def pantsd_peak_mib(checkout: Path) -> float:
 
 
 def report(baseline: Measurement, rows: list[Measurement], size_mib: float) -> None:
-    print(f"\nTree: {size_mib:.0f} MiB, {SMALL_FILES} small files + {LARGE_FILES} large; {os.cpu_count()} cores")
+    print(
+        f"\nTree: {size_mib:.0f} MiB, {SMALL_FILES} small files + {LARGE_FILES} large; {os.cpu_count()} cores"
+    )
     print(f"{'step':<48} {'seconds':>9} {'vs baseline':>12} {'MB/s':>8} {'max RSS MiB':>12}")
     for row in [baseline, *rows]:
         ratio = row.seconds / baseline.seconds
         rate = size_mib * 1.048576 / row.seconds
-        print(f"{row.name:<48} {row.seconds:>9.2f} {ratio:>11.2f}x {rate:>8.0f} {row.max_rss_mib:>12.1f}")
+        print(
+            f"{row.name:<48} {row.seconds:>9.2f} {ratio:>11.2f}x {rate:>8.0f} {row.max_rss_mib:>12.1f}"
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-mib", type=int, default=1100, help="size of the large binaries in all")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--size-mib", type=int, default=1100, help="size of the large binaries in all"
+    )
     parser.add_argument("--keep", action="store_true", help="keep benchmarks/.work afterwards")
     args = parser.parse_args()
 
@@ -130,23 +161,43 @@ def main() -> int:
     env = {"PYTHONPATH": str(REPO / "pants-plugins")}
     layer = f"{python} -m hostprocess.oci.cli layer --level 1 --threads {os.cpu_count()}"
 
-    baseline = measure("baseline: tar -c | gzip -6 | sha256sum", f"tar -c -C {tree} . | gzip -6 | sha256sum", WORK)
+    baseline = measure(
+        "baseline: tar -c | gzip -6 | sha256sum", f"tar -c -C {tree} . | gzip -6 | sha256sum", WORK
+    )
     rows = [
         measure("(a) layer writer", f"{layer} --root {tree} --out {WORK}/out", WORK, env),
-        measure("(a) layer writer, half the tree (memory)", f"{layer} --root {half} --out {WORK}/out-half", WORK, env),
+        measure(
+            "(a) layer writer, half the tree (memory)",
+            f"{layer} --root {half} --out {WORK}/out-half",
+            WORK,
+            env,
+        ),
     ]
 
     pants_checkout(checkout)
     package = "./pants package bench:bench"
-    subprocess.run(package, shell=True, cwd=checkout, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": "1"})
+    subprocess.run(
+        package, shell=True, cwd=checkout, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": "1"}
+    )
     # A new SOURCE_DATE_EPOCH changes every layer's cache key but keeps pantsd and the tool warm.
-    rows.append(measure("(b) ./pants package, pantsd warm, cache cold", package, checkout, {"SOURCE_DATE_EPOCH": "2"}))
-    rows.append(measure("(c) ./pants package, warm no-op", package, checkout, {"SOURCE_DATE_EPOCH": "2"}))
+    rows.append(
+        measure(
+            "(b) ./pants package, pantsd warm, cache cold",
+            package,
+            checkout,
+            {"SOURCE_DATE_EPOCH": "2"},
+        )
+    )
+    rows.append(
+        measure("(c) ./pants package, warm no-op", package, checkout, {"SOURCE_DATE_EPOCH": "2"})
+    )
     pantsd_hwm = pantsd_peak_mib(checkout)
     subprocess.run("kill $(cat .pids/*/pantsd/pid) 2>/dev/null || true", shell=True, cwd=checkout)
 
     report(baseline, rows, size_mib)
-    print(f"\n(b) and (c): max RSS is the ./pants client's; pantsd's own peak was {pantsd_hwm:.0f} MiB.")
+    print(
+        f"\n(b) and (c): max RSS is the ./pants client's; pantsd's own peak was {pantsd_hwm:.0f} MiB."
+    )
     if not args.keep:
         shutil.rmtree(WORK, ignore_errors=True)
     return 0

@@ -57,6 +57,7 @@ def thaw(value: Any) -> Any:
 class DaemonSetImageField(StringField, AsyncFieldMixin):
     alias = "image"
     required = True
+    value: str
     help = help_text(
         """
         The address of the `hostprocess_image` the DaemonSet runs, e.g.
@@ -113,7 +114,9 @@ class NamespaceField(StringField):
 
 class K8sLabelsField(DictStringToStringField):
     alias = "labels"
-    help = "Labels of the DaemonSet and its pods (the `selector` labels are always added)."
+    help = help_text(
+        "Labels of the DaemonSet and its pods (the `selector` labels are always added)."
+    )
 
     @classmethod
     def compute_value(cls, raw_value: Optional[dict[str, str]], address: Address) -> Any:
@@ -146,6 +149,7 @@ class NodeSelectorField(K8sLabelsField):
 class RunAsUserNameField(StringField):
     alias = "run_as_user_name"
     default = DEFAULT_ACCOUNT
+    value: str
     help = help_text(
         f"""
         The account the HostProcess containers run as (`runAsUserName`): one of

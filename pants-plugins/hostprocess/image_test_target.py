@@ -51,6 +51,7 @@ def _invalid(address: Address, alias: str, value: Any, fix: str) -> InvalidField
 class ImageField(StringField, AsyncFieldMixin):
     alias = "image"
     required = True
+    value: str
     help = help_text(
         """
         The `hostprocess_image` to test, e.g. `":hello"` or `"//examples/node-agent"`. Its

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from pants.engine.rules import Rule
+from pants.engine.target import Target
+from pants.engine.unions import UnionRule
+
 from hostprocess.deploy_target_types import HostProcessDaemonSetTarget
-from hostprocess.goals import image_test, package, package_daemonset, publish, publish_daemonset, tailor
-from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.goals import (
+    image_test,
+    package,
+    package_daemonset,
+    publish,
+    publish_daemonset,
+    tailor,
+)
 from hostprocess.image_test_target import HostProcessImageTestTarget
+from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types import HostProcessImageTarget
 from hostprocess.util_rules import dockerfile, inputs, layers, pull, tool
 
 
-def target_types() -> list:
+def target_types() -> list[type[Target]]:
     return [HostProcessImageTarget, HostProcessDaemonSetTarget, HostProcessImageTestTarget]
 
 
-def rules() -> list:
+def rules() -> list[Rule | UnionRule]:
     return [
         *HostProcessSubsystem.rules(),
         *tool.rules(),

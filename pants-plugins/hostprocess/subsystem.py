@@ -6,7 +6,7 @@ from typing import Any
 
 from pants.option.option_types import DictOption, EnumOption, IntOption, StrOption
 from pants.option.subsystem import Subsystem
-from pants.util.strutil import help_text
+from pants.util.strutil import softwrap
 
 from hostprocess.oci.types import Compression
 from hostprocess.registries import Registries
@@ -24,7 +24,7 @@ class HostProcessSubsystem(Subsystem):
 
     compression = EnumOption(
         default=Compression.GZIP,
-        help=help_text(
+        help=softwrap(
             """
             How layers are compressed. `gzip` is what every containerd and registry accepts;
             `zstd` (containerd 1.5+) is smaller and faster to unpack; `none` writes plain tar.
@@ -34,7 +34,7 @@ class HostProcessSubsystem(Subsystem):
     _compression_level = IntOption(
         "--compression-level",
         default=None,
-        help=help_text(
+        help=softwrap(
             """
             Compression level. gzip uses ISA-L's levels 0-3 (default 1: about zlib level 6's
             ratio at many times its speed); zstd uses 1-22 (default 3). The output is standard
@@ -45,7 +45,7 @@ class HostProcessSubsystem(Subsystem):
 
     _registries = DictOption[Any](
         "--registries",
-        help=help_text(
+        help=softwrap(
             """
             Registries to publish to, by alias: `{"company": {"address": "registry.example.com",
             "default": true}}`. Keys: `address` (host[:port], required), `default` (targets
@@ -58,7 +58,7 @@ class HostProcessSubsystem(Subsystem):
     )
     default_repository = StrOption(
         default="{directory}/{name}",
-        help=help_text(
+        help=softwrap(
             """
             The repository of images whose `repository` field is unset. Placeholders:
             `{name}` (the target name), `{directory}` (its BUILD file's directory) and

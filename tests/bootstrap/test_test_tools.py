@@ -2,20 +2,25 @@
 
 The real `./pants` script runs against a throwaway build root whose Pants virtualenv and pex
 tool are already "bootstrapped" (a stand-in `pants` that reports its arguments), on a PATH of
-its own: the system's basic commands, and stand-ins for `apt-get` (which records its
-arguments and "installs" the programs) and `id` (to be root or not).
+its own: the system's basic commands, the CPython 3.9 that reads pants.toml (with tomli in
+the cache, as ./pants installs it), and stand-ins for `apt-get` (which records its arguments
+and "installs" the programs) and `id` (to be root or not).
 """
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+import tomli
 
-PANTS_VERSION, PEX_VERSION = "2.17.1", "2.1.137"
+from pinned_versions import read_pinned_versions
+
 BASIC_COMMANDS = ("bash", "dirname", "mkdir", "flock", "cut", "tr", "tail", "cat", "chmod", "touch")
 TOOLS = "tool-alpha  pkg-one\n# a comment\n\ntool-beta   pkg-one\ntool-gamma  pkg-two\n"
 FAKE_APT_GET = """#!/bin/bash
@@ -36,16 +41,28 @@ class BuildRoot:
     installed: Path  # where the fake apt-get puts programs (also on PATH)
     apt_log: Path
 
-    def pants(self, *args: str, uid: int = 0, apt: bool = True, apt_fails: bool = False) -> subprocess.CompletedProcess[str]:
+    def pants(
+        self, *args: str, uid: int = 0, apt: bool = True, apt_fails: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         apt_get = self.bin / "apt-get"
         apt_get.unlink(missing_ok=True)
         if apt:
-            apt_get.write_text(FAKE_APT_GET.format(log=self.apt_log, installed=self.installed, fail="yes" if apt_fails else ""))
+            apt_get.write_text(
+                FAKE_APT_GET.format(
+                    log=self.apt_log, installed=self.installed, fail="yes" if apt_fails else ""
+                )
+            )
             apt_get.chmod(0o755)
         (self.bin / "id").write_text(f"#!/bin/sh\necho {uid}\n")
         (self.bin / "id").chmod(0o755)
-        env = {"PATH": f"{self.bin}:{self.installed}", "HOME": str(self.root), "HOSTPROCESS_CACHE_DIR": str(self.root / "cache")}
-        return subprocess.run(["./pants", *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=60)
+        env = {
+            "PATH": f"{self.bin}:{self.installed}",
+            "HOME": str(self.root),
+            "HOSTPROCESS_CACHE_DIR": str(self.root / "cache"),
+        }
+        return subprocess.run(
+            ["./pants", *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=60
+        )
 
     def apt_calls(self) -> list[str]:
         return self.apt_log.read_text().splitlines() if self.apt_log.exists() else []
@@ -56,15 +73,22 @@ def build_root(tmp_path: Path) -> BuildRoot:
     root, bin_dir, installed = tmp_path / "repo", tmp_path / "bin", tmp_path / "installed"
     for directory in (root / "tests", bin_dir, installed):
         directory.mkdir(parents=True)
-    shutil.copy2(Path.cwd() / "pants", root / "pants")
+    for launcher_file in ("pants", "pants.toml", "build-support/pinned_versions.py"):
+        (root / launcher_file).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path.cwd() / launcher_file, root / launcher_file)
     (root / "tests" / "system-tools.txt").write_text(TOOLS)
-    venv = root / "cache" / f"pants-{PANTS_VERSION}-py39"
+    shutil.copytree(
+        Path(tomli.__file__).parent, root / "cache" / f"tomli-{version('tomli')}" / "tomli"
+    )
+    os.symlink(Path(sys.executable).resolve(), bin_dir / "python3.9")
+    pins = read_pinned_versions(root / "pants.toml")
+    venv = root / "cache" / f"pants-{pins.pants}-py39"
     (venv / "bin").mkdir(parents=True)
     (venv / ".complete").touch()
     (venv / "bin" / "pants").write_text('#!/bin/bash\necho "pants ran: $*"\n')
     (venv / "bin" / "pants").chmod(0o755)
-    (root / ".pants-bootstrap").mkdir()
-    (root / ".pants-bootstrap" / f"pex-{PEX_VERSION}").touch()
+    pins.pex_tool(root).parent.mkdir()
+    pins.pex_tool(root).touch()
     for command in BASIC_COMMANDS:
         found = shutil.which(command)
         assert found, f"{command} is needed to run ./pants"
@@ -75,7 +99,10 @@ def build_root(tmp_path: Path) -> BuildRoot:
 def test_root_installs_the_missing_packages_once_then_runs_pants(build_root: BuildRoot) -> None:
     first = build_root.pants("test", "::")
     assert first.returncode == 0, first.stderr
-    assert build_root.apt_calls() == ["update -qq", "install -y -qq --no-install-recommends pkg-one pkg-two"]
+    assert build_root.apt_calls() == [
+        "update -qq",
+        "install -y -qq --no-install-recommends pkg-one pkg-two",
+    ]
     said = [line for line in first.stderr.splitlines() if line.startswith("./pants:")]
     assert len(said) == 1 and "installing pkg-one pkg-two (once)" in said[0], first.stderr
     assert first.stdout == "pants ran: test ::\n"
@@ -97,7 +124,9 @@ def test_not_root_names_the_exact_sudo_line_before_anything_runs(build_root: Bui
     result = build_root.pants("test", "::", uid=1000)
     assert result.returncode == 1
     assert "pants ran" not in result.stdout and build_root.apt_calls() == []
-    assert "the tests need tool-alpha tool-beta tool-gamma, which are not installed" in result.stderr
+    assert (
+        "the tests need tool-alpha tool-beta tool-gamma, which are not installed" in result.stderr
+    )
     assert "\n  sudo apt-get install -y --no-install-recommends pkg-one pkg-two\n" in result.stderr
 
 

@@ -21,13 +21,16 @@ IMAGE = f"registry.example.com/windows/agent@{DIGEST}"
 
 def spec(**overrides: Any) -> DaemonSetSpec:
     fields: dict[str, Any] = dict(
-        name="agent", container_name="agent", architecture="amd64", run_as_user_name="NT AUTHORITY\\SYSTEM"
+        name="agent",
+        container_name="agent",
+        architecture="amd64",
+        run_as_user_name="NT AUTHORITY\\SYSTEM",
     )
     fields.update(overrides)
     return DaemonSetSpec(**fields)
 
 
-FULL = dict(
+FULL: dict[str, Any] = dict(
     namespace="kube-system",
     labels={"app.kubernetes.io/part-of": "nodes"},
     selector={"app": "agent"},
@@ -63,7 +66,9 @@ def test_minimal_daemonset_is_a_valid_hostprocess_daemonset() -> None:
         "DaemonSet",
         {"name": "agent", "labels": {"app.kubernetes.io/name": "agent"}},
     )
-    assert pod["securityContext"] == {"windowsOptions": {"hostProcess": True, "runAsUserName": "NT AUTHORITY\\SYSTEM"}}
+    assert pod["securityContext"] == {
+        "windowsOptions": {"hostProcess": True, "runAsUserName": "NT AUTHORITY\\SYSTEM"}
+    }
     assert pod["hostNetwork"] is True
     assert pod["os"] == {"name": "windows"}
     assert pod["nodeSelector"] == {"kubernetes.io/os": "windows", "kubernetes.io/arch": "amd64"}
@@ -81,12 +86,27 @@ def test_every_field_lands_where_kubernetes_reads_it() -> None:
     assert manifest["metadata"] == {"name": "agent", "namespace": "kube-system", "labels": labels}
     assert manifest["spec"]["selector"] == {"matchLabels": {"app": "agent"}}
     assert manifest["spec"]["template"]["metadata"]["labels"] == labels
-    assert manifest["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%"}}
-    assert pod["securityContext"]["windowsOptions"]["runAsUserName"] == "NT AUTHORITY\\Local service"
-    assert pod["nodeSelector"] == {"node.example.com/pool": "edge", "kubernetes.io/os": "windows", "kubernetes.io/arch": "arm64"}
-    assert pod["tolerations"] == [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}]
-    assert pod["serviceAccountName"] == "agent" and pod["priorityClassName"] == "system-node-critical"
-    assert pod["volumes"] == [{"name": "logs", "hostPath": {"path": "C:\\logs", "type": "DirectoryOrCreate"}}]
+    assert manifest["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": "25%"},
+    }
+    assert (
+        pod["securityContext"]["windowsOptions"]["runAsUserName"] == "NT AUTHORITY\\Local service"
+    )
+    assert pod["nodeSelector"] == {
+        "node.example.com/pool": "edge",
+        "kubernetes.io/os": "windows",
+        "kubernetes.io/arch": "arm64",
+    }
+    assert pod["tolerations"] == [
+        {"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}
+    ]
+    assert (
+        pod["serviceAccountName"] == "agent" and pod["priorityClassName"] == "system-node-critical"
+    )
+    assert pod["volumes"] == [
+        {"name": "logs", "hostPath": {"path": "C:\\logs", "type": "DirectoryOrCreate"}}
+    ]
     assert container == {
         "name": "agent",
         "image": IMAGE,
@@ -98,7 +118,9 @@ def test_every_field_lands_where_kubernetes_reads_it() -> None:
 
 
 def test_on_delete_and_a_count_of_unavailable_pods() -> None:
-    assert written(build(spec(update_strategy="OnDelete"), IMAGE))["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    assert written(build(spec(update_strategy="OnDelete"), IMAGE))["spec"]["updateStrategy"] == {
+        "type": "OnDelete"
+    }
     rolling = written(build(spec(max_unavailable=2), IMAGE))["spec"]["updateStrategy"]
     assert rolling["rollingUpdate"] == {"maxUnavailable": 2}
 
@@ -110,7 +132,10 @@ def test_the_validator_refuses_a_misspelt_or_mistyped_field() -> None:
     pod_spec(misspelt)["hostNetwrk"] = True
     mistyped = copy.deepcopy(manifest)
     pod_spec(mistyped)["securityContext"]["windowsOptions"]["hostProcess"] = "yes"
-    for broken, words in ((misspelt, "'hostNetwrk' was unexpected"), (mistyped, "'yes' is not of type")):
+    for broken, words in (
+        (misspelt, "'hostNetwrk' was unexpected"),
+        (mistyped, "'yes' is not of type"),
+    ):
         problems = schema_problems(broken)
         assert len(problems) == len(KUBERNETES_VERSIONS), problems
         assert all(words in p for p in problems), problems
@@ -144,7 +169,9 @@ spec:
           livenessProbe:
             exec: {command: [powershell.exe, -Command, exit 0]}
             periodSeconds: 30
-""" % ("cd" * 32)
+""" % (
+    "cd" * 32
+)
 
 
 def test_template_is_merged_under_the_generated_manifest() -> None:
@@ -158,7 +185,8 @@ def test_template_is_merged_under_the_generated_manifest() -> None:
     assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"
     # ...the target's values win...
     assert manifest["spec"]["updateStrategy"]["type"] == "RollingUpdate"
-    assert manifest["metadata"]["labels"]["app.kubernetes.io/name"] == "something-else"  # not a selector label
+    # (`app.kubernetes.io/name` is not a selector label here)
+    assert manifest["metadata"]["labels"]["app.kubernetes.io/name"] == "something-else"
     assert manifest["spec"]["selector"] == {"matchLabels": {"app": "agent"}}
     # ...maps merge, tolerations add up, named lists merge by name in the template's order.
     assert pod["nodeSelector"] == {
@@ -172,18 +200,30 @@ def test_template_is_merged_under_the_generated_manifest() -> None:
     assert pod["volumes"][0] == FULL["volumes"][0]  # ours replaces the template's `logs` whole
     shipper, agent = pod["containers"]
     assert shipper["name"] == "log-shipper" and agent["image"] == IMAGE
-    assert agent["env"] == [{"name": "LOG_LEVEL", "value": "debug"}, {"name": "REGION", "value": "eu"}, {"name": "LOG_DIR", "value": "C:\\logs"}]
+    assert agent["env"] == [
+        {"name": "LOG_LEVEL", "value": "debug"},
+        {"name": "REGION", "value": "eu"},
+        {"name": "LOG_DIR", "value": "C:\\logs"},
+    ]
     assert agent["livenessProbe"]["periodSeconds"] == 30
-    assert pod["securityContext"]["windowsOptions"] == {"hostProcess": True, "runAsUserName": "NT AUTHORITY\\Local service"}
+    assert pod["securityContext"]["windowsOptions"] == {
+        "hostProcess": True,
+        "runAsUserName": "NT AUTHORITY\\Local service",
+    }
 
 
 def test_same_inputs_give_the_same_bytes_whatever_the_order() -> None:
     template = load_template(TEMPLATE.encode(), "t.yaml")
     first = render(build(spec(**FULL), IMAGE, template, "t.yaml"), "Written by a test")
-    reordered_full = {k: (dict(reversed(list(v.items()))) if isinstance(v, dict) and k != "env" else v) for k, v in FULL.items()}
+    reordered_full = {
+        k: (dict(reversed(list(v.items()))) if isinstance(v, dict) and k != "env" else v)
+        for k, v in FULL.items()
+    }
     reordered_template = yaml.safe_load(yaml.safe_dump(template, sort_keys=False))
     reordered_template = dict(reversed(list(reordered_template.items())))
-    second = render(build(spec(**reordered_full), IMAGE, reordered_template, "t.yaml"), "Written by a test")
+    second = render(
+        build(spec(**reordered_full), IMAGE, reordered_template, "t.yaml"), "Written by a test"
+    )
     assert first == second
     assert first.startswith(b"# Written by a test\napiVersion: apps/v1\nkind: DaemonSet\n")
     assert b"&id" not in first and b"*id" not in first  # no YAML aliases for the shared labels
@@ -194,12 +234,30 @@ def test_same_inputs_give_the_same_bytes_whatever_the_order() -> None:
     [
         ("kind: Deployment", "`kind: Deployment`: this target writes a apps/v1 DaemonSet"),
         ("apiVersion: extensions/v1beta1", "`apiVersion: extensions/v1beta1`"),
-        ("spec: {template: {spec: {hostNetwork: false}}}", "hostNetwork: False`: HostProcess pods must use the node's network"),
-        ("spec: {template: {spec: {hostPID: true}}}", "`spec.template.spec.hostPID: true`: Windows pods cannot share"),
-        ("spec: {template: {spec: {os: {name: linux}}}}", "`spec.template.spec.os.name: linux`: HostProcess pods run on Windows"),
-        ("spec: {template: {spec: {nodeSelector: {kubernetes.io/os: linux}}}}", "nodeSelector.kubernetes.io/os: linux`: this image runs on windows nodes only"),
-        ("spec: {template: {spec: {nodeSelector: {kubernetes.io/arch: arm64}}}}", "nodeSelector.kubernetes.io/arch: arm64`: this image runs on amd64 nodes only"),
-        ("spec: {template: {spec: {securityContext: {windowsOptions: {hostProcess: false}}}}}", "securityContext.windowsOptions.hostProcess: False`: every container of a HostProcess pod must be a HostProcess container"),
+        (
+            "spec: {template: {spec: {hostNetwork: false}}}",
+            "hostNetwork: False`: HostProcess pods must use the node's network",
+        ),
+        (
+            "spec: {template: {spec: {hostPID: true}}}",
+            "`spec.template.spec.hostPID: true`: Windows pods cannot share",
+        ),
+        (
+            "spec: {template: {spec: {os: {name: linux}}}}",
+            "`spec.template.spec.os.name: linux`: HostProcess pods run on Windows",
+        ),
+        (
+            "spec: {template: {spec: {nodeSelector: {kubernetes.io/os: linux}}}}",
+            "nodeSelector.kubernetes.io/os: linux`: this image runs on windows nodes only",
+        ),
+        (
+            "spec: {template: {spec: {nodeSelector: {kubernetes.io/arch: arm64}}}}",
+            "nodeSelector.kubernetes.io/arch: arm64`: this image runs on amd64 nodes only",
+        ),
+        (
+            "spec: {template: {spec: {securityContext: {windowsOptions: {hostProcess: false}}}}}",
+            "securityContext.windowsOptions.hostProcess: False`: every container of a HostProcess pod must be a HostProcess container",
+        ),
         (
             "spec: {template: {spec: {containers: [{name: sidecar, image: 'x@sha256:00', securityContext: {windowsOptions: {hostProcess: false}}}]}}}",
             "`spec.template.spec.containers[sidecar].securityContext.windowsOptions.hostProcess: False`: every container",
@@ -208,10 +266,22 @@ def test_same_inputs_give_the_same_bytes_whatever_the_order() -> None:
             "spec: {template: {spec: {initContainers: [{name: init, securityContext: {windowsOptions: {hostProcess: false}}}]}}}",
             "`spec.template.spec.initContainers[init].securityContext.windowsOptions.hostProcess: False`",
         ),
-        ("spec: {template: {spec: {containers: [{name: agent, image: 'windows/agent:latest'}]}}}", "containers[agent].image`: the image is pinned to the digest this build produced"),
-        ("spec: {template: {spec: {containers: [{name: agent, securityContext: {privileged: true}}]}}}", "containers[agent].securityContext.privileged`: a Linux-only setting"),
-        ("spec: {template: {spec: {securityContext: {runAsUser: 0}}}}", "securityContext.runAsUser`: a Linux-only setting"),
-        ("spec: {template: {spec: {securityContext: {windowsOptions: {runAsUserName: 'CONTOSO\\svc-agent'}}}}}", "is a domain or local user account, which HostProcess containers cannot run as"),
+        (
+            "spec: {template: {spec: {containers: [{name: agent, image: 'windows/agent:latest'}]}}}",
+            "containers[agent].image`: the image is pinned to the digest this build produced",
+        ),
+        (
+            "spec: {template: {spec: {containers: [{name: agent, securityContext: {privileged: true}}]}}}",
+            "containers[agent].securityContext.privileged`: a Linux-only setting",
+        ),
+        (
+            "spec: {template: {spec: {securityContext: {runAsUser: 0}}}}",
+            "securityContext.runAsUser`: a Linux-only setting",
+        ),
+        (
+            "spec: {template: {spec: {securityContext: {windowsOptions: {runAsUserName: 'CONTOSO\\svc-agent'}}}}}",
+            "is a domain or local user account, which HostProcess containers cannot run as",
+        ),
         (
             "spec: {template: {spec: {securityContext: {windowsOptions: {runAsUserName: 'NT AUTHORITY\\NetworkService'}}}}}",
             "runAsUserName: NT AUTHORITY\\NetworkService` differs from the target's `run_as_user_name` (NT AUTHORITY\\SYSTEM)",
@@ -258,11 +328,26 @@ def test_unreadable_templates_are_refused(text: bytes, error: str) -> None:
 @pytest.mark.parametrize(
     "overrides, error",
     [
-        ({"node_selector": {"kubernetes.io/os": "linux"}}, "`node_selector` sets kubernetes.io/os=linux, but a HostProcess image for amd64 runs only where kubernetes.io/os=windows"),
-        ({"node_selector": {"kubernetes.io/arch": "arm64"}}, "`node_selector` sets kubernetes.io/arch=arm64"),
-        ({"labels": {"app.kubernetes.io/name": "other"}}, "`labels` sets app.kubernetes.io/name=other, but the `selector` needs app.kubernetes.io/name=agent"),
-        ({"update_strategy": "OnDelete", "max_unavailable": 1}, "`max_unavailable` applies to the RollingUpdate strategy only"),
-        ({"volume_mounts": ({"name": "data", "mountPath": "C:\\data"},)}, "mounts the volume 'data', which neither `volumes` nor the template defines"),
+        (
+            {"node_selector": {"kubernetes.io/os": "linux"}},
+            "`node_selector` sets kubernetes.io/os=linux, but a HostProcess image for amd64 runs only where kubernetes.io/os=windows",
+        ),
+        (
+            {"node_selector": {"kubernetes.io/arch": "arm64"}},
+            "`node_selector` sets kubernetes.io/arch=arm64",
+        ),
+        (
+            {"labels": {"app.kubernetes.io/name": "other"}},
+            "`labels` sets app.kubernetes.io/name=other, but the `selector` needs app.kubernetes.io/name=agent",
+        ),
+        (
+            {"update_strategy": "OnDelete", "max_unavailable": 1},
+            "`max_unavailable` applies to the RollingUpdate strategy only",
+        ),
+        (
+            {"volume_mounts": ({"name": "data", "mountPath": "C:\\data"},)},
+            "mounts the volume 'data', which neither `volumes` nor the template defines",
+        ),
     ],
 )
 def test_contradicting_fields_are_refused(overrides: dict[str, Any], error: str) -> None:

@@ -146,7 +146,9 @@ class BuildGrid:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise AssertionError(f"BuildGrid did not start on port {self.port}:\n{self.log.read_text()}")
+        raise AssertionError(
+            f"BuildGrid did not start on port {self.port}:\n{self.log.read_text()}"
+        )
 
     def stop(self) -> None:
         if self.process is None:

@@ -15,7 +15,17 @@ from typing import Any, Mapping, Union
 
 import pytest
 
-REPO_ENTRIES = ("pants", "pants.toml", "BUILD", "LICENSE", "cc0-legalcode.txt", "3rdparty", "pants-plugins", "examples")
+REPO_ENTRIES = (
+    "pants",
+    "pants.toml",
+    "build-support",  # pants.toml's reader, which ./pants runs
+    "BUILD",
+    "LICENSE",
+    "cc0-legalcode.txt",
+    "3rdparty",
+    "pants-plugins",
+    "examples",
+)
 # Everything after this line of a checkout's pants.toml was written by `Checkout.set_registries`.
 REGISTRIES_MARKER = "# --- [hostprocess.registries] written by the end-to-end tests ---"
 
@@ -24,7 +34,9 @@ REGISTRIES_MARKER = "# --- [hostprocess.registries] written by the end-to-end te
 class Checkout:
     root: Path
 
-    def pants(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def pants(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run ./pants without a daemon, so nothing outlives the test."""
         result = subprocess.run(
             ["./pants", "--no-pantsd", "--no-dynamic-ui", *args],

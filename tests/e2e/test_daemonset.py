@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e.checkout import Checkout, copy_repo, load_json
 
 from deploy.kube_schema import assert_valid_yaml
+from e2e.checkout import Checkout, copy_repo, load_json
 
 pytest.register_assert_rewrite("oci.registry_servers")
 from oci.registry_servers import RegistryServer, skopeo_output  # noqa: E402
@@ -40,11 +40,16 @@ def built_digest(checkout: Checkout) -> str:
     return digest
 
 
-def test_node_agent_daemonset_package_and_publish(tmp_path: Path, anonymous_registry: RegistryServer) -> None:
+def test_node_agent_daemonset_package_and_publish(
+    tmp_path: Path, anonymous_registry: RegistryServer
+) -> None:
     checkout = copy_repo(tmp_path / "repo")
     unconfigured = checkout.pants("package", TARGET, check=False)
     assert unconfigured.returncode != 0
-    assert f"pins the image {IMAGE} by registry and digest, but that image has no registry" in unconfigured.stdout
+    assert (
+        f"pins the image {IMAGE} by registry and digest, but that image has no registry"
+        in unconfigured.stdout
+    )
     assert not (checkout.dist / MANIFEST).exists()
 
     host = anonymous_registry.host

@@ -26,7 +26,10 @@ def test_image_tests_run_cached_and_report_failures(tmp_path: Path) -> None:
     unique = f"C:\\\\absent-{uuid.uuid4().hex}.txt"
     build = checkout.root / "examples" / "BUILD"
     original = build.read_text()
-    build.write_text(original + f'\nhostprocess_image_test(name="fresh-test", image=":hello", files={{"{unique}": {{"exists": False}}}})\n')
+    build.write_text(
+        original
+        + f'\nhostprocess_image_test(name="fresh-test", image=":hello", files={{"{unique}": {{"exists": False}}}})\n'
+    )
 
     first = checkout.pants("test", "examples::").stdout
     for address in EXAMPLE_TESTS:
@@ -37,19 +40,28 @@ def test_image_tests_run_cached_and_report_failures(tmp_path: Path) -> None:
     second = checkout.pants("test", "examples::").stdout
     for address in (*EXAMPLE_TESTS, "examples:fresh-test"):
         line = summary_line(second, address)
-        assert line.startswith(f"✓ {address} succeeded") and line.endswith("(cached locally)."), second
+        assert line.startswith(f"✓ {address} succeeded") and line.endswith(
+            "(cached locally)."
+        ), second
 
     # The same path must now exist: a failure naming target, assertion, expected and actual.
-    build.write_text(original + f'\nhostprocess_image_test(name="fresh-test", image=":hello", files={{"{unique}": {{}}}})\n')
+    build.write_text(
+        original
+        + f'\nhostprocess_image_test(name="fresh-test", image=":hello", files={{"{unique}": {{}}}})\n'
+    )
     failed = checkout.pants("test", "--test-report", "examples:fresh-test", check=False)
     assert failed.returncode != 0, failed.stdout
     path = unique.replace("\\\\", "\\")
     assert f"  FAIL  {path} exists  [container-structure-test]" in failed.stdout, failed.stdout
     assert "the image holds: no such path" in failed.stdout
     assert "nearest existing paths: C:\\" in failed.stdout
-    assert summary_line(failed.stdout, "examples:fresh-test").startswith("✕ examples:fresh-test failed")
+    assert summary_line(failed.stdout, "examples:fresh-test").startswith(
+        "✕ examples:fresh-test failed"
+    )
     report = checkout.dist / "test" / "reports" / "examples.fresh-test.xml"
     case = ET.parse(report).getroot().find("testsuite/testcase")
     assert case is not None and case.get("name") == f"{path} exists"
     failure = case.find("failure")
-    assert failure is not None and (failure.text or "").startswith(f"examples:fresh-test: {path} exists\n")
+    assert failure is not None and (failure.text or "").startswith(
+        f"examples:fresh-test: {path} exists\n"
+    )

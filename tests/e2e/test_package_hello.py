@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from e2e.checkout import Checkout, copy_repo, load_json
 
 # The built-in base layer is a pure function of the tool and cc0-legalcode.txt: the same
 # bytes on every machine, every checkout path, every run.
 BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"
 HIVES = ("DEFAULT", "SAM", "SECURITY", "SOFTWARE", "SYSTEM")
-EXPECTED_PATH = "C:\\Windows\\system32;C:\\Windows;C:\\WINDOWS\\System32\\WindowsPowerShell\\v1.0\\;"
+EXPECTED_PATH = (
+    "C:\\Windows\\system32;C:\\Windows;C:\\WINDOWS\\System32\\WindowsPowerShell\\v1.0\\;"
+)
 
 
 def run(*argv: str) -> str:
@@ -65,11 +68,21 @@ def test_dockerfile_example_builds_the_same_image(packaged: Checkout) -> None:
     """skopeo reads both layouts: same layer blobs, same config apart from history."""
     hello = packaged.dist / "examples" / "hello"
     dockerfile = packaged.dist / "examples.dockerfile" / "dockerfile"
-    out = run("oci-image-tool", "validate", "--type", "image", "--ref", "name=latest", str(dockerfile))
+    out = run(
+        "oci-image-tool", "validate", "--type", "image", "--ref", "name=latest", str(dockerfile)
+    )
     assert "Validation succeeded" in out, out
-    manifests = [json.loads(run("skopeo", "inspect", "--raw", f"oci:{p}:latest")) for p in (hello, dockerfile)]
-    assert [l["digest"] for l in manifests[0]["layers"]] == [l["digest"] for l in manifests[1]["layers"]]
-    configs = [json.loads(run("skopeo", "inspect", "--config", f"oci:{p}:latest")) for p in (hello, dockerfile)]
+    manifests = [
+        json.loads(run("skopeo", "inspect", "--raw", f"oci:{p}:latest"))
+        for p in (hello, dockerfile)
+    ]
+    assert [l["digest"] for l in manifests[0]["layers"]] == [
+        l["digest"] for l in manifests[1]["layers"]
+    ]
+    configs = [
+        json.loads(run("skopeo", "inspect", "--config", f"oci:{p}:latest"))
+        for p in (hello, dockerfile)
+    ]
     histories = [c.pop("history") for c in configs]
     assert configs[0] == configs[1]
     assert len(histories[0]) == len(histories[1]) == 2
@@ -97,7 +110,9 @@ def test_single_platform_free_manifest(packaged: Checkout) -> None:
     manifest = json.loads(raw)
     assert_no_platform(manifest, "the manifest")
     assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
-    assert [layer["mediaType"] for layer in manifest["layers"]] == ["application/vnd.oci.image.layer.v1.tar+gzip"] * 2
+    assert [layer["mediaType"] for layer in manifest["layers"]] == [
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    ] * 2
 
     config = json.loads(run("skopeo", "inspect", "--config", "--raw", f"oci:{layout}:latest"))
     assert_no_platform(config, "the config")
@@ -193,7 +208,9 @@ def test_image_summary(packaged: Checkout) -> None:
     assert summary["digest"] == index["manifests"][0]["digest"]
     assert summary["tags"] == ["latest"]
     manifest = load_json(blob(dist / "hello", summary["digest"]))
-    assert [(l["digest"], l["size"]) for l in summary["layers"]] == [(l["digest"], l["size"]) for l in manifest["layers"]]
+    assert [(l["digest"], l["size"]) for l in summary["layers"]] == [
+        (l["digest"], l["size"]) for l in manifest["layers"]
+    ]
 
 
 def test_failed_build_keeps_previous_output(packaged: Checkout) -> None:
@@ -202,8 +219,13 @@ def test_failed_build_keeps_previous_output(packaged: Checkout) -> None:
     build = packaged.root / "examples" / "BUILD"
     original = build.read_text()
     (packaged.root / "elsewhere.txt").write_text("outside the image's directory\n")
-    (packaged.root / "BUILD").write_text((packaged.root / "BUILD").read_text() + '\nfiles(name="elsewhere", sources=["elsewhere.txt"])\n')
-    build.write_text(original.replace('dependencies=[":scripts"]', 'dependencies=[":scripts", "//:elsewhere"]'))
+    (packaged.root / "BUILD").write_text(
+        (packaged.root / "BUILD").read_text()
+        + '\nfiles(name="elsewhere", sources=["elsewhere.txt"])\n'
+    )
+    build.write_text(
+        original.replace('dependencies=[":scripts"]', 'dependencies=[":scripts", "//:elsewhere"]')
+    )
     try:
         result = packaged.pants("package", "examples:hello", check=False)
     finally:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 import pytest
+
 from e2e.checkout import Checkout, copy_repo, load_json
 
 # Registered before its import, so that the helpers' own asserts explain their failures.
@@ -104,7 +105,9 @@ class Site:
         if repository:
             fields += f'\n    repository="{repository}",'
         text = self.original_build.replace(ORIGINAL_TAGS, fields)
-        (self.checkout.root / "examples" / "BUILD").write_text(text + (SKIPPED_TARGET if skipped else ""))
+        (self.checkout.root / "examples" / "BUILD").write_text(
+            text + (SKIPPED_TARGET if skipped else "")
+        )
 
     def write_docker_config(self, config: Mapping[str, Any]) -> None:
         (self.docker_config / "config.json").write_text(json.dumps(config, indent=2))
@@ -117,7 +120,7 @@ def fake_helper(path: Path, log: Path, server: str, username: str, secret: str) 
         "#!/bin/sh\n"
         "server=$(cat)\n"
         f"echo \"$1 $server\" >> '{log}'\n"
-        f"if [ \"$1\" = get ] && [ \"$server\" = '{server}' ]; then\n"
+        f'if [ "$1" = get ] && [ "$server" = \'{server}\' ]; then\n'
         f"  echo '{reply}'\n"
         "else\n"
         "  echo 'credentials not found in native keychain'\n"
@@ -128,7 +131,9 @@ def fake_helper(path: Path, log: Path, server: str, username: str, secret: str) 
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles, basic_registry: RegistryServer) -> Site:
+def site(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles, basic_registry: RegistryServer
+) -> Site:
     work = tmp_path_factory.mktemp("publish")
     checkout = copy_repo(work / "repo")
     (checkout.root / "certs").mkdir()
@@ -138,8 +143,17 @@ def site(tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles, basic_re
     bin_dir.mkdir()
     docker_config.mkdir()
     helper_log = work / "helper.log"
-    fake_helper(bin_dir / f"docker-credential-{HELPER}", helper_log, basic_registry.host, BASIC_USER, BASIC_PASSWORD)
-    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DOCKER_CONFIG": str(docker_config)}
+    fake_helper(
+        bin_dir / f"docker-credential-{HELPER}",
+        helper_log,
+        basic_registry.host,
+        BASIC_USER,
+        BASIC_PASSWORD,
+    )
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "DOCKER_CONFIG": str(docker_config),
+    }
     original_build = (checkout.root / "examples" / "BUILD").read_text()
     return Site(checkout, original_build, docker_config, helper_log, env)
 
@@ -176,7 +190,14 @@ def run_pants(
     result = site.checkout.pants(*args, env={**site.env, **(env or {})}, check=check)
     seconds = time.monotonic() - start
     record = load_json(site.record) if site.record.is_file() else None
-    return Run(result.stdout, result.returncode, seconds, tuple(proxy.records), anonymous.log()[log_start:], record)
+    return Run(
+        result.stdout,
+        result.returncode,
+        seconds,
+        tuple(proxy.records),
+        anonymous.log()[log_start:],
+        record,
+    )
 
 
 # --- independent checks ---------------------------------------------------------------------
@@ -197,7 +218,9 @@ def assert_no_platform(data: bytes, what: str) -> None:
         assert key not in data, f"{what} carries {key.decode()}: {data.decode()}"
 
 
-def assert_served_as_packaged(host: str, repository: str, layout: Path, digest: str, **skopeo: Any) -> None:
+def assert_served_as_packaged(
+    host: str, repository: str, layout: Path, digest: str, **skopeo: Any
+) -> None:
     """skopeo reads our packaged manifest byte for byte under the digest and every tag."""
     manifest = blob(layout, digest).read_bytes()
     for reference in [f"{repository}@{digest}", *(f"{repository}:{tag}" for tag in TAGS)]:
@@ -229,7 +252,11 @@ def summary_lines(output: str) -> list[str]:
 
 
 def published_lines(hosts: tuple[str, ...], repository: str, digest: str) -> list[str]:
-    return sorted(f"✓ {host}/{repository}:{tag} published to {host} as {digest}." for host in hosts for tag in TAGS)
+    return sorted(
+        f"✓ {host}/{repository}:{tag} published to {host} as {digest}."
+        for host in hosts
+        for tag in TAGS
+    )
 
 
 # --- 1. the first publish: three registries, three ways to authenticate ------------------------
@@ -242,7 +269,9 @@ class FirstPublish:
     token_requests: list  # what the token server was asked meanwhile
 
 
-def use_three_registries(site: Site, anonymous_host: str, basic: RegistryServer, token: RegistryServer) -> None:
+def use_three_registries(
+    site: Site, anonymous_host: str, basic: RegistryServer, token: RegistryServer
+) -> None:
     """All three as defaults: Basic with credentials from USER_ENV/PASSWORD_ENV and the CA
     copied into the checkout; the bearer registry with config.json `auths`."""
     site.checkout.set_registries(
@@ -307,7 +336,12 @@ def test_publish_serves_the_packaged_manifest(
     elif registry == "basic":
         creds = f"{BASIC_USER}:{BASIC_PASSWORD}"
         assert_served_as_packaged(
-            basic_registry.host, REPOSITORY, site.layout, digest, creds=creds, cert_dir=tls_files.cert_dir
+            basic_registry.host,
+            REPOSITORY,
+            site.layout,
+            digest,
+            creds=creds,
+            cert_dir=tls_files.cert_dir,
         )
     else:
         creds = f"{TOKEN_USER}:{TOKEN_PASSWORD}"
@@ -325,7 +359,9 @@ def test_publish_reports_every_reference_and_digest(
     digest = packaged_digest(site)
     assert load_json(site.checkout.dist / "examples" / "hello.image.json")["digest"] == digest
     hosts = (recorder.host, basic_registry.host, token_registry.host)
-    assert sorted(summary_lines(run.output)) == published_lines(hosts, REPOSITORY, digest), run.output
+    assert sorted(summary_lines(run.output)) == published_lines(
+        hosts, REPOSITORY, digest
+    ), run.output
     assert run.output.count("Uploaded 3 blobs") == 3, run.output
 
     # --output: Pants' JSON, one entry per registry, with our digest.
@@ -345,7 +381,9 @@ def test_publish_reports_every_reference_and_digest(
     assert run.record == expected_record
 
 
-def test_publish_uploads_every_blob_before_the_manifest(first_publish: FirstPublish, site: Site) -> None:
+def test_publish_uploads_every_blob_before_the_manifest(
+    first_publish: FirstPublish, site: Site
+) -> None:
     """What the recorder saw: each blob's upload finished once, then the manifest, then the tags."""
     digest = packaged_digest(site)
     manifest = json.loads(blob(site.layout, digest).read_bytes())
@@ -358,9 +396,13 @@ def test_publish_uploads_every_blob_before_the_manifest(first_publish: FirstPubl
     assert [sent[i].path.rsplit("/", 1)[1] for i in manifest_puts] == [digest, *TAGS]
 
 
-def test_credentials_from_env_variables_and_docker_config_auths(first_publish: FirstPublish) -> None:
+def test_credentials_from_env_variables_and_docker_config_auths(
+    first_publish: FirstPublish,
+) -> None:
     # The bearer registry's tokens went to the user whom config.json's `auths` names.
-    ours = [r for r in first_publish.token_requests if f"repository:{REPOSITORY}:pull,push" in r.scopes]
+    ours = [
+        r for r in first_publish.token_requests if f"repository:{REPOSITORY}:pull,push" in r.scopes
+    ]
     assert ours and {r.user for r in ours} == {TOKEN_USER}, first_publish.token_requests
     # The Basic registry knows only alice, whose credentials came from USER_ENV/PASSWORD_ENV
     # (test_publish_serves_the_packaged_manifest[basic] shows that push landed). No secret leaks.
@@ -421,13 +463,19 @@ def test_republish_uploads_nothing(
     assert writes <= {("PUT", f"/v2/{REPOSITORY}/manifests/{digest}")}, sent
     # The registry's own log agrees.
     assert "/blobs/uploads/" not in republish.registry_log
-    assert json.loads(skopeo_output(f"{anonymous_registry.host}/{REPOSITORY}:v1"))["Digest"] == digest
+    assert (
+        json.loads(skopeo_output(f"{anonymous_registry.host}/{REPOSITORY}:v1"))["Digest"] == digest
+    )
     assert republish.record == first_publish.run.record
     hosts = (recorder.host, basic_registry.host, token_registry.host)
-    assert sorted(summary_lines(republish.output)) == published_lines(hosts, REPOSITORY, digest), republish.output
+    assert sorted(summary_lines(republish.output)) == published_lines(
+        hosts, REPOSITORY, digest
+    ), republish.output
 
 
-def test_skip_push_target_is_neither_built_nor_pushed(republish: Run, anonymous_registry: RegistryServer) -> None:
+def test_skip_push_target_is_neither_built_nor_pushed(
+    republish: Run, anonymous_registry: RegistryServer
+) -> None:
     assert "Packaged examples/hello" in republish.output
     # Had publish built it, C:\nul.txt would have failed the run.
     for mention in ("examples:skipped", "examples/skipped", "nul.txt"):
@@ -462,16 +510,26 @@ def flaky_publish(
     site.checkout.set_registries(
         {
             "flaky": {"address": flaky_proxy.host, "default": True},
-            "basic": {"address": basic_registry.host, "default": True, "ca_cert": str(tls_files.ca_cert)},
+            "basic": {
+                "address": basic_registry.host,
+                "default": True,
+                "ca_cert": str(tls_files.ca_cert),
+            },
         }
     )
     site.write_docker_config({"auths": {}, "credHelpers": {basic_registry.host: HELPER}})
     site.helper_log.unlink(missing_ok=True)
-    return run_pants(site, "publish", "examples:hello", anonymous=anonymous_registry, proxy=flaky_proxy)
+    return run_pants(
+        site, "publish", "examples:hello", anonymous=anonymous_registry, proxy=flaky_proxy
+    )
 
 
 def test_publish_survives_dropped_connections_and_server_errors(
-    flaky_publish: Run, site: Site, flaky_proxy: FaultProxy, anonymous_registry: RegistryServer, tmp_path: Path
+    flaky_publish: Run,
+    site: Site,
+    flaky_proxy: FaultProxy,
+    anonymous_registry: RegistryServer,
+    tmp_path: Path,
 ) -> None:
     digest = packaged_digest(site)
     injected = [r for r in flaky_publish.proxied if r.action != FORWARD]
@@ -479,8 +537,13 @@ def test_publish_survives_dropped_connections_and_server_errors(
     kinds = {r.action for r in injected}
     assert {DROP, DROP_AFTER, "429"} <= kinds and kinds & {"500", "503"}, injected
     lost = [r for r in injected if r.action == DROP_AFTER and r.method == "PUT"]
-    assert any("/blobs/uploads/" in r.path for r in lost) and any("/manifests/" in r.path for r in lost), injected
-    assert f"✓ {flaky_proxy.host}/fault/hello:latest published to {flaky_proxy.host} as {digest}." in flaky_publish.output
+    assert any("/blobs/uploads/" in r.path for r in lost) and any(
+        "/manifests/" in r.path for r in lost
+    ), injected
+    assert (
+        f"✓ {flaky_proxy.host}/fault/hello:latest published to {flaky_proxy.host} as {digest}."
+        in flaky_publish.output
+    )
 
     # Straight from the registry: the packaged manifest under every tag, and every blob intact.
     assert_served_as_packaged(anonymous_registry.host, "fault/hello", site.layout, digest)
@@ -490,7 +553,9 @@ def test_publish_survives_dropped_connections_and_server_errors(
          "--src-no-creds", f"docker://{anonymous_registry.host}/fault/hello:latest", f"oci:{pulled}:latest"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert copy.returncode == 0, f"skopeo copy (which checks every blob's digest) failed:\n{copy.stderr}"
+    assert (
+        copy.returncode == 0
+    ), f"skopeo copy (which checks every blob's digest) failed:\n{copy.stderr}"
     manifest = json.loads(blob(site.layout, digest).read_bytes())
     for descriptor in [manifest["config"], *manifest["layers"]]:
         data = blob(pulled, descriptor["digest"]).read_bytes()
@@ -509,7 +574,14 @@ def test_credentials_from_a_credential_helper(
         line = f"✓ {basic_registry.host}/fault/hello:{tag} published to {basic_registry.host} as {digest}."
         assert line in flaky_publish.output, flaky_publish.output
     creds = f"{BASIC_USER}:{BASIC_PASSWORD}"
-    assert_served_as_packaged(basic_registry.host, "fault/hello", site.layout, digest, creds=creds, cert_dir=tls_files.cert_dir)
+    assert_served_as_packaged(
+        basic_registry.host,
+        "fault/hello",
+        site.layout,
+        digest,
+        creds=creds,
+        cert_dir=tls_files.cert_dir,
+    )
     assert BASIC_PASSWORD not in flaky_publish.output
 
 
@@ -592,4 +664,6 @@ def test_registry_that_always_fails_stops_with_a_clear_message_and_no_tag(
     inspected = skopeo_inspect(f"{anonymous_registry.host}/denied/hello:latest", raw=True)
     assert inspected.returncode != 0, inspected.stdout
     assert "denied/hello" not in catalog(anonymous_registry.host)
-    assert not [ref for ref in failed_publish.record or {} if "/denied/" in ref], failed_publish.record
+    assert not [
+        ref for ref in failed_publish.record or {} if "/denied/" in ref
+    ], failed_publish.record

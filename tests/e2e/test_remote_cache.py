@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
 from e2e.buildgrid import BuildGrid
 from e2e.checkout import Checkout, copy_repo, load_json
 
@@ -174,7 +175,9 @@ def package(checkout: Checkout, name: str, logs: Path, *options: str) -> Build:
     seconds = time.monotonic() - start
     log.write_text(result.stdout)
     if result.returncode != 0:
-        pytest.fail(f"{name}: ./pants package failed ({result.returncode}); full log {log}:\n{result.stdout[-6000:]}")
+        pytest.fail(
+            f"{name}: ./pants package failed ({result.returncode}); full log {log}:\n{result.stdout[-6000:]}"
+        )
     return Build.parse(name, seconds, log)
 
 
@@ -196,12 +199,16 @@ def zip_entries(data: bytes) -> dict[str, bytes]:
         return {info.filename: archive.read(info) for info in archive.infolist()}
 
 
-def differences_beyond_zip_timestamps(expected: Checkout, actual: Checkout, output: str) -> list[str]:
+def differences_beyond_zip_timestamps(
+    expected: Checkout, actual: Checkout, output: str
+) -> list[str]:
     """Compare two builds of one image layer by layer. A layer may differ only where it holds a
     zip whose entries (names and bytes) are the same: Pants' `archive` writes the sandbox's
     mtimes into zips it builds, so a zip rebuilt later differs in its timestamps alone.
     Returns what differs beyond that (nothing, if the builds agree)."""
-    before, after = load_json(expected.dist / f"{output}.image.json"), load_json(actual.dist / f"{output}.image.json")
+    before, after = load_json(expected.dist / f"{output}.image.json"), load_json(
+        actual.dist / f"{output}.image.json"
+    )
     problems = []
     if len(before["layers"]) != len(after["layers"]):
         return [f"{output}: {len(before['layers'])} layers before, {len(after['layers'])} now"]
@@ -211,12 +218,16 @@ def differences_beyond_zip_timestamps(expected: Checkout, actual: Checkout, outp
         old_members = layer_members(expected.dist / output, old["digest"])
         new_members = layer_members(actual.dist / output, new["digest"])
         if list(old_members) != list(new_members):
-            problems.append(f"{output} layer {n}: entries {list(old_members)} became {list(new_members)}")
+            problems.append(
+                f"{output} layer {n}: entries {list(old_members)} became {list(new_members)}"
+            )
             continue
         for name in old_members:
             if old_members[name] == new_members[name]:
                 continue
-            if not name.endswith(".zip") or zip_entries(old_members[name]) != zip_entries(new_members[name]):
+            if not name.endswith(".zip") or zip_entries(old_members[name]) != zip_entries(
+                new_members[name]
+            ):
                 problems.append(f"{output} layer {n}: the content of {name} changed")
     return problems
 
@@ -252,12 +263,19 @@ def first(buildgrid: BuildGrid, workdir: Path, report: Report) -> tuple[Checkout
     """Checkout A: every cacheable process runs (empty local store) and is uploaded."""
     checkout = copy_repo(workdir / "a")
     build = report.add(
-        package(checkout, "A (empty store, read+write)", workdir, *remote_options(buildgrid, write=True),
-                f"--local-store-dir={workdir / 'store-a'}")
+        package(
+            checkout,
+            "A (empty store, read+write)",
+            workdir,
+            *remote_options(buildgrid, write=True),
+            f"--local-store-dir={workdir / 'store-a'}",
+        )
     )
     ours = build.ours()
     assert any(d.startswith("Building the HostProcess base layer") for d in ours), ours
-    assert sum(d.startswith(("Building the files layer", "Building the layer")) for d in ours) >= 5, ours
+    assert (
+        sum(d.startswith(("Building the files layer", "Building the layer")) for d in ours) >= 5
+    ), ours
     assert sum(d.startswith("Writing the") for d in ours) == 2, ours
     assert sum("hostprocess_tool.pex" in d for d in ours) == 1, ours
     # The server started empty: every lookup missed, every process ran here and was uploaded.
@@ -276,7 +294,10 @@ def test_second_checkout_gets_every_process_from_the_remote_cache(
     for attempt in range(1, ATTEMPTS + 1):
         build = report.add(
             package(
-                checkout_b, f"B{attempt} (empty store, read only)", workdir, *remote_options(buildgrid, write=False),
+                checkout_b,
+                f"B{attempt} (empty store, read only)",
+                workdir,
+                *remote_options(buildgrid, write=False),
                 f"--local-store-dir={workdir / f'store-b{attempt}'}",
                 f"--named-caches-dir={workdir / f'named-caches-b{attempt}'}",
                 "--no-local-cache",
@@ -285,20 +306,27 @@ def test_second_checkout_gets_every_process_from_the_remote_cache(
         raced = sorted(d for d, outcome in build.outcomes.items() if outcome == "canceled")
         if not raced and not build.counters.get("remote_cache_speculation_local_completed_first"):
             break
-        report.note(f"B{attempt}: a local run finished before the remote cache answered for {raced}")
+        report.note(
+            f"B{attempt}: a local run finished before the remote cache answered for {raced}"
+        )
     # Not one of our processes missed or ran here: all came from BuildGrid.
     ours = build_a.ours()
     assert build.ours() == ours
     assert {d: build.outcomes.get(d) for d in ours} == {d: "hit" for d in ours}, build.log
     assert build.ours_completed_locally() == [], build.log
     counters = build.counters
-    assert counters["remote_cache_requests_cached"] == counters["remote_cache_requests"] >= len(ours), counters
+    assert (
+        counters["remote_cache_requests_cached"] == counters["remote_cache_requests"] >= len(ours)
+    ), counters
     assert counters["remote_cache_read_errors"] == 0, counters
     assert counters["remote_cache_speculation_local_completed_first"] == 0, counters
     # Nothing rebuilt: the same bytes as checkout A, every file of every output.
     assert dist_files(checkout_b) == dist_files(checkout_a)
     for image in IMAGES:
-        assert load_json(checkout_b.dist / f"{image}.image.json")["digest"] == load_json(checkout_a.dist / f"{image}.image.json")["digest"]
+        assert (
+            load_json(checkout_b.dist / f"{image}.image.json")["digest"]
+            == load_json(checkout_a.dist / f"{image}.image.json")["digest"]
+        )
 
 
 def test_without_the_server_the_build_falls_back_to_local(
@@ -309,8 +337,12 @@ def test_without_the_server_the_build_falls_back_to_local(
     checkout_c = copy_repo(workdir / "c" / "elsewhere")
     build = report.add(
         package(
-            checkout_c, "C (server stopped, empty store)", workdir, *remote_options(buildgrid, write=False),
-            f"--local-store-dir={workdir / 'store-c'}", "--no-local-cache",
+            checkout_c,
+            "C (server stopped, empty store)",
+            workdir,
+            *remote_options(buildgrid, write=False),
+            f"--local-store-dir={workdir / 'store-c'}",
+            "--no-local-cache",
         )
     )
     # Every one of our processes ran here, and nothing came from the (unreachable) cache.
@@ -320,7 +352,9 @@ def test_without_the_server_the_build_falls_back_to_local(
     assert dist_files(checkout_c, "examples/hello") == dist_files(checkout_a, "examples/hello")
     # node-agent: the same layers, except that the dashboards zip (built by Pants' `archive`,
     # which records sandbox mtimes) is rebuilt here and so differs in its timestamps.
-    problems = differences_beyond_zip_timestamps(checkout_a, checkout_c, "examples.node-agent/node-agent")
+    problems = differences_beyond_zip_timestamps(
+        checkout_a, checkout_c, "examples.node-agent/node-agent"
+    )
     assert problems == []
     a_digest = load_json(checkout_a.dist / "examples.node-agent/node-agent.image.json")["digest"]
     c_digest = load_json(checkout_c.dist / "examples.node-agent/node-agent.image.json")["digest"]

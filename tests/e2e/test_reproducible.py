@@ -33,7 +33,9 @@ def test_two_checkouts_same_bytes(checkout_factory: Callable[[str], Checkout]) -
     assert load_json(first.dist / "examples" / "hello.image.json")["digest"].startswith("sha256:")
 
 
-def test_source_date_epoch_changes_only_timestamps(checkout_factory: Callable[[str], Checkout]) -> None:
+def test_source_date_epoch_changes_only_timestamps(
+    checkout_factory: Callable[[str], Checkout]
+) -> None:
     checkout = checkout_factory("epoch")
     checkout.pants("package", "examples:hello", env={"SOURCE_DATE_EPOCH": "1700000000"})
     layout = checkout.dist / "examples" / "hello"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+
 from e2e.checkout import Checkout, copy_repo, load_json
 
 BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"
@@ -61,7 +62,9 @@ class Registry:
             f"  delete:\n    enabled: true\nhttp:\n  addr: {self.host}\n"
         )
         log = open(self.root / "registry.log", "ab")
-        self.process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=log, stderr=log
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -84,7 +87,9 @@ class Registry:
 
     def blob_data(self, digest: str) -> Path:
         hex_digest = digest.split(":")[1]
-        return self.storage / "docker/registry/v2/blobs/sha256" / hex_digest[:2] / hex_digest / "data"
+        return (
+            self.storage / "docker/registry/v2/blobs/sha256" / hex_digest[:2] / hex_digest / "data"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +103,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 @pytest.fixture(scope="module")
 def stacked(tmp_path_factory: pytest.TempPathFactory) -> Checkout:
     checkout = copy_repo(tmp_path_factory.mktemp("stack") / "repo")
-    checkout.pants("package", "examples:hello", "examples/org-base", "examples/node-agent:node-agent")
+    checkout.pants(
+        "package", "examples:hello", "examples/org-base", "examples/node-agent:node-agent"
+    )
     return checkout
 
 
@@ -120,17 +127,38 @@ def test_three_level_chain(stacked: Checkout) -> None:
     assert "os.version" not in config and config["os"] == "windows"
     assert config["config"]["Env"][0].startswith("PATH=C:\\Windows\\system32")  # inherited
     assert config["config"]["Env"][1].startswith("AGENT_CONFIG=")  # added
-    assert config["config"]["Labels"] == {"org.example.base": "2026.11", "org.example.component": "node-agent"}
+    assert config["config"]["Labels"] == {
+        "org.example.base": "2026.11",
+        "org.example.component": "node-agent",
+    }
     assert len(config["history"]) == 5
 
-    assert layer_names(layout, agent[1]) == ["Hives", "Files", "Files/tools", "Files/tools/NodeLog.ps1"]
-    assert layer_names(layout, agent[2]) == ["Hives", "Files", "Files/dashboards.zip"]  # an `archive` package
-    assert layer_names(layout, agent[3]) == ["Hives", "Files", "Files/config", "Files/config/agent.yaml"]
+    assert layer_names(layout, agent[1]) == [
+        "Hives",
+        "Files",
+        "Files/tools",
+        "Files/tools/NodeLog.ps1",
+    ]
+    assert layer_names(layout, agent[2]) == [
+        "Hives",
+        "Files",
+        "Files/dashboards.zip",
+    ]  # an `archive` package
+    assert layer_names(layout, agent[3]) == [
+        "Hives",
+        "Files",
+        "Files/config",
+        "Files/config/agent.yaml",
+    ]
     assert layer_names(layout, agent[4]) == ["Hives", "Files", "Files/start-agent.ps1"]
 
 
-def test_one_script_change_rebuilds_and_republishes_one_layer(stacked: Checkout, registry: Registry) -> None:
-    registries = f"--hostprocess-registries={{'ci': {{'address': '{registry.host}', 'default': True}}}}"
+def test_one_script_change_rebuilds_and_republishes_one_layer(
+    stacked: Checkout, registry: Registry
+) -> None:
+    registries = (
+        f"--hostprocess-registries={{'ci': {{'address': '{registry.host}', 'default': True}}}}"
+    )
     stacked.pants("publish", "examples/org-base", registries)
     publish = ("publish", "examples/node-agent:node-agent", registries)
     first = stacked.pants(*publish)
@@ -163,7 +191,9 @@ def test_http_source_binary_pinned_by_digest(stacked: Checkout, tmp_path: Path) 
     build = stacked.root / "examples" / "node-agent" / "BUILD"
     original = build.read_text()
     build.write_text(
-        original.replace('layers=[":dashboards", ":config"]', 'layers=[":agent-bin", ":dashboards", ":config"]')
+        original.replace(
+            'layers=[":dashboards", ":config"]', 'layers=[":agent-bin", ":dashboards", ":config"]'
+        )
         + f'\nfile(name="agent-bin", source=http_source("file://{agent}", len={agent.stat().st_size}, sha256="{sha256}", filename="agent.exe"))\n'
     )
     try:
@@ -175,8 +205,12 @@ def test_http_source_binary_pinned_by_digest(stacked: Checkout, tmp_path: Path) 
     assert layer_names(layout, layers[2]) == ["Hives", "Files", "Files/agent.exe"]
 
 
-def test_external_base_pinned_by_digest(stacked: Checkout, registry: Registry, tmp_path: Path) -> None:
-    registries = f"--hostprocess-registries={{'ci': {{'address': '{registry.host}', 'default': True}}}}"
+def test_external_base_pinned_by_digest(
+    stacked: Checkout, registry: Registry, tmp_path: Path
+) -> None:
+    registries = (
+        f"--hostprocess-registries={{'ci': {{'address': '{registry.host}', 'default': True}}}}"
+    )
     stacked.pants("publish", "examples/org-base", registries)
     org = summary(stacked, "examples.org-base/org-base")
     app_dir = stacked.root / "examples" / "on-external"
@@ -197,7 +231,10 @@ def test_external_base_pinned_by_digest(stacked: Checkout, registry: Registry, t
     result = stacked.pants(
         "package", "examples/on-external:app-image", "examples/on-external:from-dockerfile"
     )
-    assert f"Pulling the base image {registry.host}/{org['repository']}@{org['digest']}" in result.stdout
+    assert (
+        f"Pulling the base image {registry.host}/{org['repository']}@{org['digest']}"
+        in result.stdout
+    )
     first = layer_digests(stacked, "examples.on-external/app-image")
     assert first[:2] == [layer["digest"] for layer in org["layers"]]
     assert layer_digests(stacked, "examples.on-external/from-dockerfile") == first
@@ -221,17 +258,25 @@ def test_external_base_pinned_by_digest(stacked: Checkout, registry: Registry, t
     data = tampered.read_bytes()
     tampered.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
     (app_dir / "BUILD").write_text(
-        (app_dir / "BUILD").read_text().replace(f"{org['repository']}@{org['digest']}", f"{hello['repository']}@{hello['digest']}")
+        (app_dir / "BUILD")
+        .read_text()
+        .replace(f"{org['repository']}@{org['digest']}", f"{hello['repository']}@{hello['digest']}")
     )
     result = stacked.pants("package", "examples/on-external:app-image", check=False)
     assert result.returncode != 0
-    assert hello["layers"][1]["digest"] in result.stdout and "different content" in result.stdout, result.stdout
+    assert (
+        hello["layers"][1]["digest"] in result.stdout and "different content" in result.stdout
+    ), result.stdout
 
 
 def test_unpinned_base_is_refused(stacked: Checkout) -> None:
     app_dir = stacked.root / "examples" / "unpinned"
     app_dir.mkdir()
-    (app_dir / "BUILD").write_text("hostprocess_image(name='x', base='mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0')\n")
+    (app_dir / "BUILD").write_text(
+        "hostprocess_image(name='x', base='mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0')\n"
+    )
     result = stacked.pants("package", "examples/unpinned:x", check=False)
     assert result.returncode != 0
-    assert "windows-host-process-containers-base-image@sha256:<digest>" in result.stdout, result.stdout
+    assert (
+        "windows-host-process-containers-base-image@sha256:<digest>" in result.stdout
+    ), result.stdout

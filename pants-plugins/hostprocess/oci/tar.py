@@ -27,7 +27,8 @@ _RESERVED_KEYS = frozenset({"path", "size"})
 class ByteSink(Protocol):
     """Where the archive goes: anything with a binary `write`."""
 
-    def write(self, data: bytes) -> object: ...
+    def write(self, data: bytes) -> object:
+        ...
 
 
 class FileChangedError(OSError):

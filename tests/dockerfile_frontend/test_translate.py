@@ -46,18 +46,38 @@ VALID: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         {
             "base": Base("builtin", f"{BASE}:v1.0.0", 1),
             "steps": (Copy(2, "ADD hello-world.ps1 .", ("hello-world.ps1",), "", True),),
-            "env": (("PATH", "C:\\Windows\\system32;C:\\Windows;C:\\WINDOWS\\System32\\WindowsPowerShell\\v1.0\\;"),),
+            "env": (
+                (
+                    "PATH",
+                    "C:\\Windows\\system32;C:\\Windows;C:\\WINDOWS\\System32\\WindowsPowerShell\\v1.0\\;",
+                ),
+            ),
             "entrypoint": ("powershell.exe", "./hello-world.ps1"),
             "cmd": (),
             "working_dir": "",
             "warnings": (),
         },
     ),
-    ("base-by-digest", f"FROM {BASE}@sha256:{SHA}\n", {}, {"base": Base("builtin", f"{BASE}@sha256:{SHA}", 1)}),
+    (
+        "base-by-digest",
+        f"FROM {BASE}@sha256:{SHA}\n",
+        {},
+        {"base": Base("builtin", f"{BASE}@sha256:{SHA}", 1)},
+    ),
     ("base-uppercase", f"FROM {BASE.upper()}\n", {}, {"base": Base("builtin", BASE.upper(), 1)}),
     ("external-pinned", f"FROM {DIGEST_REF}\n", {}, {"base": Base("reference", DIGEST_REF, 1)}),
-    ("external-unpinned-is-a-reference", "FROM windows/org-base:1.0\n", {}, {"base": Base("reference", "windows/org-base:1.0", 1)}),
-    ("from-as-name", f"FROM {BASE}:v1.0.0 AS final\n", {}, {"base": Base("builtin", f"{BASE}:v1.0.0", 1)}),
+    (
+        "external-unpinned-is-a-reference",
+        "FROM windows/org-base:1.0\n",
+        {},
+        {"base": Base("reference", "windows/org-base:1.0", 1)},
+    ),
+    (
+        "from-as-name",
+        f"FROM {BASE}:v1.0.0 AS final\n",
+        {},
+        {"base": Base("builtin", f"{BASE}:v1.0.0", 1)},
+    ),
     (
         "arg-before-from",
         f"ARG TAG=v1.0.0\nFROM {BASE}:${{TAG}}\n",
@@ -86,7 +106,11 @@ VALID: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         "arg-default-and-override",
         f"FROM {BASE}\nARG DIR=tools\nARG NAME\nCOPY $DIR/${{NAME:-agent}}.exe C:/bin/\n",
         {"NAME": "probe"},
-        {"steps": (Copy(4, "COPY $DIR/${NAME:-agent}.exe C:/bin/", ("tools/probe.exe",), "bin", True),)},
+        {
+            "steps": (
+                Copy(4, "COPY $DIR/${NAME:-agent}.exe C:/bin/", ("tools/probe.exe",), "bin", True),
+            )
+        },
     ),
     (
         "predefined-platform-args",
@@ -188,13 +212,27 @@ VALID: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         "copy-json-form-with-spaces",
         f'FROM {BASE}\nCOPY ["my file.txt", "C:/dest dir/"]\n',
         {},
-        {"steps": (Copy(2, 'COPY ["my file.txt", "C:/dest dir/"]', ("my file.txt",), "dest dir", True),)},
+        {
+            "steps": (
+                Copy(2, 'COPY ["my file.txt", "C:/dest dir/"]', ("my file.txt",), "dest dir", True),
+            )
+        },
     ),
     (
         "copy-to-file-name",
         f"FROM {BASE}\nCOPY config/prod.yaml C:\\\\etc\\\\agent.yaml\n",
         {},
-        {"steps": (Copy(2, "COPY config/prod.yaml C:\\\\etc\\\\agent.yaml", ("config/prod.yaml",), "etc/agent.yaml", False),)},
+        {
+            "steps": (
+                Copy(
+                    2,
+                    "COPY config/prod.yaml C:\\\\etc\\\\agent.yaml",
+                    ("config/prod.yaml",),
+                    "etc/agent.yaml",
+                    False,
+                ),
+            )
+        },
     ),
     (
         "copy-glob-and-several-sources",
@@ -206,14 +244,20 @@ VALID: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         "copy-dot-normalised",
         f"FROM {BASE}\nCOPY ./bin/../bin/tool.exe /a/./b/../c/\n",
         {},
-        {"steps": (Copy(2, "COPY ./bin/../bin/tool.exe /a/./b/../c/", ("bin/tool.exe",), "a/c", True),)},
+        {
+            "steps": (
+                Copy(2, "COPY ./bin/../bin/tool.exe /a/./b/../c/", ("bin/tool.exe",), "a/c", True),
+            )
+        },
     ),
     (
         "chown-and-chmod-ignored-with-warning",
         f"FROM {BASE}\nCOPY --chown=1000:1000 --chmod=755 --link a.txt /\n",
         {},
         {
-            "steps": (Copy(2, "COPY --chown=1000:1000 --chmod=755 --link a.txt /", ("a.txt",), "", True),),
+            "steps": (
+                Copy(2, "COPY --chown=1000:1000 --chmod=755 --link a.txt /", ("a.txt",), "", True),
+            ),
             "warnings": (
                 "line 2: `--chown=1000:1000` is ignored: Windows layers carry no Unix owners or modes (Docker ignores it for Windows images too).",
                 "line 2: `--chmod=755` is ignored: Windows layers carry no Unix owners or modes (Docker ignores it for Windows images too).",
@@ -226,7 +270,14 @@ VALID: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         {},
         {
             "steps": (
-                Download(2, f"ADD --checksum=sha256:{SHA} https://example.com/dl/tool.zip?x=1 C:/tools/", "https://example.com/dl/tool.zip?x=1", SHA, "tools", True),
+                Download(
+                    2,
+                    f"ADD --checksum=sha256:{SHA} https://example.com/dl/tool.zip?x=1 C:/tools/",
+                    "https://example.com/dl/tool.zip?x=1",
+                    SHA,
+                    "tools",
+                    True,
+                ),
             )
         },
     ),
@@ -234,7 +285,15 @@ VALID: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         "ignored-instructions-warn",
         f"FROM {BASE}\nEXPOSE 8080\nVOLUME C:/data\nHEALTHCHECK CMD ping\nSTOPSIGNAL SIGTERM\nMAINTAINER me\n",
         {},
-        {"warnings_match": ["line 2: `EXPOSE 8080` is ignored", "line 3: `VOLUME", "line 4: `HEALTHCHECK", "line 5: `STOPSIGNAL", "line 6: `MAINTAINER"]},
+        {
+            "warnings_match": [
+                "line 2: `EXPOSE 8080` is ignored",
+                "line 3: `VOLUME",
+                "line 4: `HEALTHCHECK",
+                "line 5: `STOPSIGNAL",
+                "line 6: `MAINTAINER",
+            ]
+        },
     ),
     (
         "platform-flag-warns",
@@ -257,7 +316,9 @@ VALID: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("text, build_args, expected", [c[1:] for c in VALID], ids=[c[0] for c in VALID])
+@pytest.mark.parametrize(
+    "text, build_args, expected", [c[1:] for c in VALID], ids=[c[0] for c in VALID]
+)
 def test_valid(text: str, build_args: dict[str, str], expected: dict[str, Any]) -> None:
     result = plan(text, build_args)
     for attribute, value in expected.items():
@@ -280,34 +341,126 @@ def test_default_escape_eats_backslash_and_warns() -> None:
 
 # (id, Dockerfile, build args, line, fragment of the message)
 REFUSED: list[tuple[str, str, dict[str, str], int, str]] = [
-    ("run", f"FROM {BASE}\nRUN powershell -Command Install-Thing\n", {}, 2, "RUN executes a command inside the image, which needs a Windows machine"),
-    ("run-heredoc", f"FROM {BASE}\nRUN <<EOF\necho hi\nEOF\n", {}, 2, "Produce the file with a Pants target"),
-    ("multi-stage", f"FROM {DIGEST_REF} AS build\nFROM {BASE}\n", {}, 2, "multi-stage builds are not supported"),
-    ("onbuild", f"FROM {BASE}\nONBUILD COPY a b\n", {}, 2, "ONBUILD instructions run in a later Docker build"),
+    (
+        "run",
+        f"FROM {BASE}\nRUN powershell -Command Install-Thing\n",
+        {},
+        2,
+        "RUN executes a command inside the image, which needs a Windows machine",
+    ),
+    (
+        "run-heredoc",
+        f"FROM {BASE}\nRUN <<EOF\necho hi\nEOF\n",
+        {},
+        2,
+        "Produce the file with a Pants target",
+    ),
+    (
+        "multi-stage",
+        f"FROM {DIGEST_REF} AS build\nFROM {BASE}\n",
+        {},
+        2,
+        "multi-stage builds are not supported",
+    ),
+    (
+        "onbuild",
+        f"FROM {BASE}\nONBUILD COPY a b\n",
+        {},
+        2,
+        "ONBUILD instructions run in a later Docker build",
+    ),
     ("no-from", "ARG A=1\n", {}, 1, "no FROM instruction"),
     ("instruction-before-from", "ENV A=1\nFROM x\n", {}, 1, "only ARG may come before it"),
     ("scratch", "FROM scratch\n", {}, 1, "cannot start FROM scratch"),
-    ("copy-from", f"FROM {BASE}\nCOPY --from=build /out/app.exe C:/app/\n", {}, 2, "copies from another stage or image"),
-    ("add-url-without-checksum", f"FROM {BASE}\nADD https://example.com/tool.exe C:/tools/\n", {}, 2, "must pin its content with `--checksum=sha256:<hex>`"),
-    ("add-url-bad-checksum", f"FROM {BASE}\nADD --checksum=md5:abc https://example.com/t C:/t\n", {}, 2, "64 lowercase hex digits"),
-    ("copy-url", f"FROM {BASE}\nCOPY https://example.com/tool.exe C:/tools/\n", {}, 2, "COPY cannot fetch"),
-    ("add-git", f"FROM {BASE}\nADD https://github.com/org/repo.git C:/src/\n", {}, 2, "Git repository"),
-    ("add-local-archive", f"FROM {BASE}\nADD tools.tar.gz C:/tools/\n", {}, 2, "would unpack the local archive"),
-    ("checksum-on-local-file", f"FROM {BASE}\nADD --checksum=sha256:{SHA} a.txt C:/\n", {}, 2, "applies to ADD of a URL only"),
-    ("source-outside-context", f"FROM {BASE}\nCOPY ../secret.txt C:/\n", {}, 2, "outside the build context"),
+    (
+        "copy-from",
+        f"FROM {BASE}\nCOPY --from=build /out/app.exe C:/app/\n",
+        {},
+        2,
+        "copies from another stage or image",
+    ),
+    (
+        "add-url-without-checksum",
+        f"FROM {BASE}\nADD https://example.com/tool.exe C:/tools/\n",
+        {},
+        2,
+        "must pin its content with `--checksum=sha256:<hex>`",
+    ),
+    (
+        "add-url-bad-checksum",
+        f"FROM {BASE}\nADD --checksum=md5:abc https://example.com/t C:/t\n",
+        {},
+        2,
+        "64 lowercase hex digits",
+    ),
+    (
+        "copy-url",
+        f"FROM {BASE}\nCOPY https://example.com/tool.exe C:/tools/\n",
+        {},
+        2,
+        "COPY cannot fetch",
+    ),
+    (
+        "add-git",
+        f"FROM {BASE}\nADD https://github.com/org/repo.git C:/src/\n",
+        {},
+        2,
+        "Git repository",
+    ),
+    (
+        "add-local-archive",
+        f"FROM {BASE}\nADD tools.tar.gz C:/tools/\n",
+        {},
+        2,
+        "would unpack the local archive",
+    ),
+    (
+        "checksum-on-local-file",
+        f"FROM {BASE}\nADD --checksum=sha256:{SHA} a.txt C:/\n",
+        {},
+        2,
+        "applies to ADD of a URL only",
+    ),
+    (
+        "source-outside-context",
+        f"FROM {BASE}\nCOPY ../secret.txt C:/\n",
+        {},
+        2,
+        "outside the build context",
+    ),
     ("other-drive", f"FROM {BASE}\nCOPY a.txt D:/data/\n", {}, 2, "not on the system drive"),
-    ("copy-heredoc", f"FROM {BASE}\nCOPY <<EOF C:/x.txt\nhello\nEOF\n", {}, 2, "heredoc is not supported"),
-    ("copy-exclude", f"FROM {BASE}\nCOPY --exclude=*.md . C:/app/\n", {}, 2, "`COPY --exclude=*.md` is not supported"),
-    ("shell-not-json", f"FROM {BASE}\nSHELL powershell -Command\n", {}, 2, "SHELL takes the JSON form"),
+    (
+        "copy-heredoc",
+        f"FROM {BASE}\nCOPY <<EOF C:/x.txt\nhello\nEOF\n",
+        {},
+        2,
+        "heredoc is not supported",
+    ),
+    (
+        "copy-exclude",
+        f"FROM {BASE}\nCOPY --exclude=*.md . C:/app/\n",
+        {},
+        2,
+        "`COPY --exclude=*.md` is not supported",
+    ),
+    (
+        "shell-not-json",
+        f"FROM {BASE}\nSHELL powershell -Command\n",
+        {},
+        2,
+        "SHELL takes the JSON form",
+    ),
     ("copy-one-word", f"FROM {BASE}\nCOPY a.txt\n", {}, 2, "at least one source and a destination"),
     ("from-without-image", "FROM\n", {}, 1, "FROM needs an image"),
     ("env-without-value", f"FROM {BASE}\nENV\n", {}, 2, "ENV needs at least one"),
     ("unknown-instruction", f"FROM {BASE}\nBOGUS y\n", {}, 2, "unknown instruction BOGUS"),
-    ("unterminated-quote", f"FROM {BASE}\nENV A=\"open\n", {}, 2, "unterminated double quote"),
+    ("unterminated-quote", f'FROM {BASE}\nENV A="open\n', {}, 2, "unterminated double quote"),
 ]
 
 
-@pytest.mark.parametrize("text, build_args, line, fragment", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
+@pytest.mark.parametrize(
+    "text, build_args, line, fragment", [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED]
+)
 def test_refused(text: str, build_args: dict[str, str], line: int, fragment: str) -> None:
     with pytest.raises(DockerfileError) as info:
         plan(text, build_args)

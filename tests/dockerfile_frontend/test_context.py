@@ -31,22 +31,59 @@ def copy(sources: tuple[str, ...], destination: str, into_directory: bool) -> Co
         (("hello-world.ps1",), "scripts", True, [("hello-world.ps1", "scripts/hello-world.ps1")]),
         (("config/prod.yaml",), "etc/agent.yaml", False, [("config/prod.yaml", "etc/agent.yaml")]),
         # a directory's contents land inside the destination, not the directory itself
-        (("tools",), "opt", True, [("tools/a.exe", "opt/a.exe"), ("tools/lib/b.dll", "opt/lib/b.dll")]),
-        (("tools",), "opt", False, [("tools/a.exe", "opt/a.exe"), ("tools/lib/b.dll", "opt/lib/b.dll")]),
+        (
+            ("tools",),
+            "opt",
+            True,
+            [("tools/a.exe", "opt/a.exe"), ("tools/lib/b.dll", "opt/lib/b.dll")],
+        ),
+        (
+            ("tools",),
+            "opt",
+            False,
+            [("tools/a.exe", "opt/a.exe"), ("tools/lib/b.dll", "opt/lib/b.dll")],
+        ),
         # globs match one segment at a time, files and directories alike
-        (("*.ps1",), "s", True, [("hello-world.ps1", "s/hello-world.ps1"), ("run.ps1", "s/run.ps1")]),
-        (("config/*.yaml",), "c", True, [("config/dev.yaml", "c/dev.yaml"), ("config/prod.yaml", "c/prod.yaml")]),
+        (
+            ("*.ps1",),
+            "s",
+            True,
+            [("hello-world.ps1", "s/hello-world.ps1"), ("run.ps1", "s/run.ps1")],
+        ),
+        (
+            ("config/*.yaml",),
+            "c",
+            True,
+            [("config/dev.yaml", "c/dev.yaml"), ("config/prod.yaml", "c/prod.yaml")],
+        ),
         # both directories' agent.exe land at bin/agent.exe: the later one wins, as in Docker
         (("bin/*",), "bin", True, [("bin/arm64/agent.exe", "bin/agent.exe")]),
         (("r?n.ps1",), "x.ps1", False, [("run.ps1", "x.ps1")]),
-        (("[hr]*.ps1",), "", True, [("hello-world.ps1", "hello-world.ps1"), ("run.ps1", "run.ps1")]),
-        (("run.ps1", "hello-world.ps1"), "d", True, [("hello-world.ps1", "d/hello-world.ps1"), ("run.ps1", "d/run.ps1")]),
+        (
+            ("[hr]*.ps1",),
+            "",
+            True,
+            [("hello-world.ps1", "hello-world.ps1"), ("run.ps1", "run.ps1")],
+        ),
+        (
+            ("run.ps1", "hello-world.ps1"),
+            "d",
+            True,
+            [("hello-world.ps1", "d/hello-world.ps1"), ("run.ps1", "d/run.ps1")],
+        ),
         # the whole context (`COPY . dest/`)
         (("",), "all", True, sorted((f, f"all/{f}") for f in CONTEXT)),
     ],
 )
-def test_place(sources: tuple[str, ...], destination: str, into_directory: bool, expected: list[tuple[str, str]]) -> None:
-    assert place(copy(sources, destination, into_directory), CONTEXT) == sorted(expected, key=lambda p: p[1])
+def test_place(
+    sources: tuple[str, ...],
+    destination: str,
+    into_directory: bool,
+    expected: list[tuple[str, str]],
+) -> None:
+    assert place(copy(sources, destination, into_directory), CONTEXT) == sorted(
+        expected, key=lambda p: p[1]
+    )
 
 
 @pytest.mark.parametrize(
@@ -58,7 +95,9 @@ def test_place(sources: tuple[str, ...], destination: str, into_directory: bool,
         (("*.ps1",), "one.ps1", False, "its destination must be a directory"),
     ],
 )
-def test_place_refused(sources: tuple[str, ...], destination: str, into_directory: bool, fragment: str) -> None:
+def test_place_refused(
+    sources: tuple[str, ...], destination: str, into_directory: bool, fragment: str
+) -> None:
     with pytest.raises(DockerfileError, match="^line 7: ") as info:
         place(copy(sources, destination, into_directory), CONTEXT)
     assert fragment in str(info.value)
@@ -74,5 +113,10 @@ def test_named_files_for_inference_and_tailor() -> None:
         copy(("missing.txt",), "", True),  # skipped: the build reports it
     )
     plan = Plan(base=Base("builtin"), steps=steps)
-    assert named_files(plan, context_files) == ["hello-world.ps1", "run.ps1", "tools/a.exe", "tools/lib/b.dll"]
+    assert named_files(plan, context_files) == [
+        "hello-world.ps1",
+        "run.ps1",
+        "tools/a.exe",
+        "tools/lib/b.dll",
+    ]
     assert relative_to("", ["a", "b/c"]) == ["a", "b/c"]
