@@ -44,7 +44,7 @@ def run_tool(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     the program's output, a hang with a timeout."""
     command = [system_tool(argv[0]), *argv[1:]]
     result = subprocess.run(command, capture_output=True, check=False, cwd=cwd, timeout=RUN_TIMEOUT)
-    assert result.returncode == 0, (
-        f"{' '.join(argv)} failed:\n{result.stderr.decode()}{result.stdout.decode()}"
-    )
+    assert (
+        result.returncode == 0
+    ), f"{' '.join(argv)} failed:\n{result.stderr.decode()}{result.stdout.decode()}"
     return result

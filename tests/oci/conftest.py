@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 # Hypothesis keeps caches in its storage directory: keep them out of the repository.
-os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir(), "hostprocess-hypothesis")))
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir(), "hostprocess-hypothesis"))
+)
 
 
 @pytest.fixture(scope="session")

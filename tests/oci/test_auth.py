@@ -391,6 +391,10 @@ def test_unknown_identity_token_names_the_registry(
 def test_helper_path_variable_replaces_path() -> None:
     from hostprocess.oci.auth import HELPER_PATH_VARIABLE, helper_env
 
-    env = {"PATH": "/usr/bin:/bin", HELPER_PATH_VARIABLE: "/home/me/bin:/usr/bin", "HOME": "/home/me"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        HELPER_PATH_VARIABLE: "/home/me/bin:/usr/bin",
+        "HOME": "/home/me",
+    }
     assert helper_env(env) == {**env, "PATH": "/home/me/bin:/usr/bin"}
     assert helper_env({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin"}

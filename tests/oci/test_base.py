@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-
 from digests import sha256_of
+
 from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.compression import BlobDigests
 from hostprocess.oci.layer import write_layer
@@ -47,7 +47,6 @@ def cc0(cc0_path: Path) -> bytes:
     return cc0_path.read_bytes()
 
 
-
 def _build(cc0: bytes, threads: int = 1) -> Tuple[bytes, BlobDigests]:
     out = io.BytesIO()
     digests = write_layer(
@@ -68,12 +67,16 @@ def built(cc0: bytes) -> Tuple[bytes, BlobDigests]:
 
 
 @pytest.fixture(scope="module")
-def license_txt(built: Tuple[bytes, BlobDigests], tmp_path_factory: pytest.TempPathFactory) -> bytes:
+def license_txt(
+    built: Tuple[bytes, BlobDigests], tmp_path_factory: pytest.TempPathFactory
+) -> bytes:
     """`Files/License.txt` as GNU tar extracts it from the built layer."""
     path = tmp_path_factory.mktemp("base") / "base.tar.gz"
     path.write_bytes(built[0])
     result = subprocess.run(
-        [system_tool("tar"), "-xzOf", str(path), "Files/License.txt"], capture_output=True, check=False
+        [system_tool("tar"), "-xzOf", str(path), "Files/License.txt"],
+        capture_output=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout
@@ -170,7 +173,9 @@ def test_base_layer_contents(
 
 
 @pytest.mark.parametrize("hive", HIVES)
-def test_hive_parses_with_hivexml(built: Tuple[bytes, BlobDigests], tmp_path: Path, hive: str) -> None:
+def test_hive_parses_with_hivexml(
+    built: Tuple[bytes, BlobDigests], tmp_path: Path, hive: str
+) -> None:
     _, contents = _contents(built[0])
     path = tmp_path / hive
     path.write_bytes(contents[f"Files/{HIVE_DIR}/{hive}"])

@@ -18,8 +18,8 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 import zstandard
-
 from digests import sha256_of
+
 from hostprocess.oci.cli import main
 from hostprocess.oci.commands import TOOL_OUT, LayerCommand, LayerOptions
 from hostprocess.oci.image import Layer, RuntimeConfig, build_image
@@ -34,7 +34,6 @@ TREE = {
     "app/conf/deep/nested/x.dll": b"dll",
     "readme.txt": b"hello\r\n",
 }
-
 
 
 def _tree(root: Path) -> Path:
@@ -82,7 +81,9 @@ def _assert_error(capsys: pytest.CaptureFixture, code: int, *fragments: str) -> 
 
 def test_layer_writes_blob_and_description(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     root, out = _tree(tmp_path / "root"), tmp_path / "out"
-    code = main(["layer", "--root", str(root), *_layer_args(out, "--mtime", "86400", "--threads", "2")])
+    code = main(
+        ["layer", "--root", str(root), *_layer_args(out, "--mtime", "86400", "--threads", "2")]
+    )
     assert code == 0, capsys.readouterr().err
     layer, blob = _read_layer_dir(out)
     hex_digest = hashlib.sha256(blob).hexdigest()
@@ -156,14 +157,18 @@ def test_layer_with_missing_root_is_empty(tmp_path: Path) -> None:
     assert _members(gzip.decompress(blob))[0] == ["Hives", "Files"]
 
 
-def test_layer_with_special_file_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_layer_with_special_file_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     root = _tree(tmp_path / "root")
     os.mkfifo(root / "app" / "pipe")
     code = main(["layer", "--root", str(root), *_layer_args(tmp_path / "out")])
     _assert_error(capsys, code, "pipe", "not a regular file")
 
 
-def test_layer_with_case_collision_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_layer_with_case_collision_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     root = _tree(tmp_path / "root")
     (root / "README.TXT").write_bytes(b"upper")
     code = main(["layer", "--root", str(root), *_layer_args(tmp_path / "out")])
@@ -205,7 +210,9 @@ def test_base_layer_command(tmp_path: Path, capsys: pytest.CaptureFixture, cc0_p
     code = main([*argv, "--compression", "gzip", "--level", "1", "--mtime", "0", "--threads", "3"])
     assert code == 0, capsys.readouterr().err
     layer, blob = _read_layer_dir(out)
-    assert layer["digest"] == BASE_LAYER_DIGEST, "base layer bytes changed (the e2e test pins them too)"
+    assert (
+        layer["digest"] == BASE_LAYER_DIGEST
+    ), "base layer bytes changed (the e2e test pins them too)"
     assert _listing(out) == [
         "blobs",
         "blobs/sha256",
@@ -235,7 +242,11 @@ def _layout(tmp_path: Path) -> Tuple[Path, bytes, bytes]:
     assert main(["layer", "--root", str(_tree(tmp_path / "root")), *_layer_args(layer_dir)]) == 0
     layer = Layer.from_json(json.loads((layer_dir / "layer.json").read_text()))
     image = build_image(
-        RuntimeConfig(cmd=["cmd.exe"]), [layer], architecture="amd64", created=0, history=["COPY app"]
+        RuntimeConfig(cmd=["cmd.exe"]),
+        [layer],
+        architecture="amd64",
+        created=0,
+        history=["COPY app"],
     )
     layout = tmp_path / "layout"
     shutil.copytree(layer_dir / "blobs", layout / "blobs")
@@ -255,7 +266,19 @@ def test_archive_oci(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / "image.tar"
-    code = main(["archive", "--layout", str(layout), "--format", "oci-archive", "--out", str(out), "--mtime", "7"])
+    code = main(
+        [
+            "archive",
+            "--layout",
+            str(layout),
+            "--format",
+            "oci-archive",
+            "--out",
+            str(out),
+            "--mtime",
+            "7",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert os.listdir(out_dir) == ["image.tar"]
     names, contents = _members(out.read_bytes())
@@ -298,10 +321,14 @@ def test_archive_is_reproducible(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("archive_format", ["oci-archive", "docker-archive"])
-def test_archive_missing_layout(tmp_path: Path, capsys: pytest.CaptureFixture, archive_format: str) -> None:
+def test_archive_missing_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture, archive_format: str
+) -> None:
     missing = tmp_path / "no-such-layout"
     out = tmp_path / "image.tar"
-    code = main(["archive", "--layout", str(missing), "--format", archive_format, "--out", str(out)])
+    code = main(
+        ["archive", "--layout", str(missing), "--format", archive_format, "--out", str(out)]
+    )
     captured = capsys.readouterr()
     assert code == 1, (
         f"`archive --format {archive_format}` with a missing --layout exited {code} "
@@ -320,6 +347,8 @@ def test_docker_archive_of_two_images_fails(tmp_path: Path, capsys: pytest.Captu
     index["manifests"].append(other)
     (layout / "index.json").write_text(json.dumps(index))
     out = tmp_path / "docker.tar"
-    code = main(["archive", "--layout", str(layout), "--format", "docker-archive", "--out", str(out)])
+    code = main(
+        ["archive", "--layout", str(layout), "--format", "docker-archive", "--out", str(out)]
+    )
     _assert_error(capsys, code, "expected exactly one")
     assert not out.exists()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from digests import sha256_of
+
 from hostprocess.oci.compression import GZIP_BLOCK_SIZE, BlobDigests, BlobSink
 from hostprocess.oci.types import Compression
 

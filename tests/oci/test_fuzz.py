@@ -63,7 +63,6 @@ invalid_key_names = st.one_of(
 )
 
 
-
 def _hivexml_root_name(hive: Path) -> Optional[str]:
     result = subprocess.run([system_tool("hivexml"), str(hive)], capture_output=True, check=False)
     assert result.returncode == 0, result.stderr

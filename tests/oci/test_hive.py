@@ -44,7 +44,6 @@ EXPECTED_SD = (
 )
 
 
-
 def _write(tmp_path: Path, name: str, file_name: str = "hive") -> Path:
     path = tmp_path / file_name
     path.write_bytes(empty_hive(name))
@@ -74,9 +73,7 @@ def _walk_cells(data: bytes) -> List[Tuple[int, int]]:
 @pytest.mark.parametrize("name", NAMES)
 def test_hivexml_parses_single_empty_root(tmp_path: Path, name: str) -> None:
     path = _write(tmp_path, name)
-    result = subprocess.run(
-        [system_tool("hivexml"), str(path)], capture_output=True, check=False
-    )
+    result = subprocess.run([system_tool("hivexml"), str(path)], capture_output=True, check=False)
     assert result.returncode == 0, result.stderr
     hive = ET.fromstring(result.stdout)
     assert hive.tag == "hive"
@@ -108,18 +105,14 @@ def test_hivexsh_can_grow_the_hive(tmp_path: Path) -> None:
     path = _write(tmp_path, "SOFTWARE")
     out = tmp_path / "grown"
     script = tmp_path / "script"
-    script.write_text(
-        f"add Sub\ncd Sub\nsetval 1\nVal\nstring:hello\ncommit {out}\n"
-    )
+    script.write_text(f"add Sub\ncd Sub\nsetval 1\nVal\nstring:hello\ncommit {out}\n")
     result = subprocess.run(
         [system_tool("hivexsh"), "-w", "-f", str(script), str(path)],
         capture_output=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    xml = subprocess.run(
-        [system_tool("hivexml"), str(out)], capture_output=True, check=True
-    ).stdout
+    xml = subprocess.run([system_tool("hivexml"), str(out)], capture_output=True, check=True).stdout
     root = ET.fromstring(xml).find("node")
     assert root is not None
     subs = root.findall("node")
@@ -267,9 +260,7 @@ def test_sk_cell_and_security_descriptor(name: str) -> None:
     data = empty_hive(name)
     sk_off = _walk_cells(data)[1][0]
     sk = BASE + sk_off + 4
-    sig, reserved, flink, blink, refs, sd_size = struct.unpack_from(
-        "<2sHIIII", data, sk
-    )
+    sig, reserved, flink, blink, refs, sd_size = struct.unpack_from("<2sHIIII", data, sk)
     assert sig == b"sk"
     assert reserved == 0
     assert flink == blink == sk_off
@@ -278,9 +269,7 @@ def test_sk_cell_and_security_descriptor(name: str) -> None:
     sd = data[sk + 20 : sk + 20 + sd_size]
     assert sd == EXPECTED_SD
     # Walk the SD through its own offsets too, not only by position.
-    revision, sbz1, control, owner, group, sacl, dacl = struct.unpack_from(
-        "<BBHIIII", sd
-    )
+    revision, sbz1, control, owner, group, sacl, dacl = struct.unpack_from("<BBHIIII", sd)
     assert (revision, sbz1, control, sacl) == (1, 0, 0x8004, 0)
     assert sd[owner : owner + len(SID_BA)] == SID_BA
     assert sd[group : group + len(SID_SY)] == SID_SY

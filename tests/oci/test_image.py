@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
-
 from digests import sha256_of
+
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_config, build_image
 from hostprocess.oci.types import Compression
 from system_tools import system_tool
@@ -187,13 +187,19 @@ def test_unset_runtime_config_writes_no_runtime_keys() -> None:
     [
         (RuntimeConfig(entrypoint=["a.exe", "b"]), "Entrypoint", ["a.exe", "b"]),
         (RuntimeConfig(cmd=["/c", "dir"]), "Cmd", ["/c", "dir"]),
-        (RuntimeConfig(env={"K": "V", "EQ": "x=y", "EMPTY": ""}), "Env", ["K=V", "EQ=x=y", "EMPTY="]),
+        (
+            RuntimeConfig(env={"K": "V", "EQ": "x=y", "EMPTY": ""}),
+            "Env",
+            ["K=V", "EQ=x=y", "EMPTY="],
+        ),
         (RuntimeConfig(working_dir="C:\\work"), "WorkingDir", "C:\\work"),
         (RuntimeConfig(user="ContainerUser"), "User", "ContainerUser"),
         (RuntimeConfig(labels={"b": "2", "a": "1"}), "Labels", {"a": "1", "b": "2"}),
     ],
 )
-def test_each_runtime_field_present_only_when_set(runtime: RuntimeConfig, key: str, value: Any) -> None:
+def test_each_runtime_field_present_only_when_set(
+    runtime: RuntimeConfig, key: str, value: Any
+) -> None:
     config = json.loads(_image(runtime=runtime).config)
     assert config["config"] == {key: value}
 
@@ -265,10 +271,14 @@ def test_manifest_structure(family: str, manifest_type: str, config_type: str) -
 
 
 @pytest.mark.parametrize("family, compression, media_type", LAYER_MEDIA_TYPES)
-def test_layer_media_type_per_compression(family: str, compression: Compression, media_type: str) -> None:
+def test_layer_media_type_per_compression(
+    family: str, compression: Compression, media_type: str
+) -> None:
     layer = _layer("only", compression)
     manifest = json.loads(_image(layers=[layer], media_family=family).manifest)
-    assert manifest["layers"] == [{"mediaType": media_type, "digest": layer.digest, "size": layer.size}]
+    assert manifest["layers"] == [
+        {"mediaType": media_type, "digest": layer.digest, "size": layer.size}
+    ]
 
 
 def test_manifest_never_mixes_families() -> None:
@@ -396,7 +406,13 @@ def test_any_change_changes_the_digest() -> None:
         {"runtime": RuntimeConfig()},
         {"architecture": "arm64", "created": 2147483648},
         {"annotations": {"org.opencontainers.image.title": "hello"}},
-        {"layers": [_layer("g", Compression.GZIP), _layer("z", Compression.ZSTD), _layer("n", Compression.NONE)]},
+        {
+            "layers": [
+                _layer("g", Compression.GZIP),
+                _layer("z", Compression.ZSTD),
+                _layer("n", Compression.NONE),
+            ]
+        },
     ],
     ids=["full", "bare", "arm64", "annotations", "all-compressions"],
 )
@@ -404,7 +420,9 @@ def test_oci_image_tool_validates(tmp_path: Path, kwargs: dict) -> None:
     image = _image(**kwargs)
     for kind, data in (("manifest", image.manifest), ("config", image.config)):
         result = _oci_validate(tmp_path, kind, data)
-        assert result.returncode == 0, f"oci-image-tool rejected the {kind}:\n{result.stderr}\n{data!r}"
+        assert (
+            result.returncode == 0
+        ), f"oci-image-tool rejected the {kind}:\n{result.stderr}\n{data!r}"
 
 
 def test_oci_image_tool_rejects_broken_json(tmp_path: Path) -> None:

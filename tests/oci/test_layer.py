@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
 from digests import sha256_of
+
 from hostprocess.oci.compression import BlobDigests
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.types import Compression

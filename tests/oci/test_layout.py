@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import List, Sequence
 
 import pytest
+from digests import sha256_of
 
 import hostprocess.oci.layout as layout_module
-from digests import sha256_of
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import (
@@ -182,7 +182,9 @@ def test_skopeo_rejects_unknown_tag(built: Built) -> None:
 
 @pytest.mark.parametrize("tag", TAGS)
 def test_oci_image_tool_validates_layout(built: Built, tag: str) -> None:
-    run_tool("oci-image-tool", "validate", "--type", "image", "--ref", f"name={tag}", str(built.layout))
+    run_tool(
+        "oci-image-tool", "validate", "--type", "image", "--ref", f"name={tag}", str(built.layout)
+    )
 
 
 def test_oci_image_tool_rejects_corrupt_layout(built: Built) -> None:
@@ -190,7 +192,15 @@ def test_oci_image_tool_rejects_corrupt_layout(built: Built) -> None:
     blob = built.layout / "blobs" / "sha256" / _hex(built.layer.digest)
     blob.write_bytes(gzip.compress(b"not the layer"))
     result = subprocess.run(
-        [system_tool("oci-image-tool"), "validate", "--type", "image", "--ref", "name=v1", str(built.layout)],
+        [
+            system_tool("oci-image-tool"),
+            "validate",
+            "--type",
+            "image",
+            "--ref",
+            "name=v1",
+            str(built.layout),
+        ],
         capture_output=True,
     )
     assert result.returncode != 0
@@ -242,12 +252,20 @@ def test_read_manifest_rejects_a_corrupt_manifest_blob(built: Built) -> None:
 
 
 def test_read_manifest_rejects_two_images(tmp_path: Path, built: Built) -> None:
-    other = build_image(RuntimeConfig(cmd=["other"]), [built.layer], architecture="amd64", created=0, history=["COPY hpc"])
+    other = build_image(
+        RuntimeConfig(cmd=["other"]),
+        [built.layer],
+        architecture="amd64",
+        created=0,
+        history=["COPY hpc"],
+    )
     for rel, data in layout_files(other, ["other"]).items():
         if rel.startswith("blobs/"):
             (built.layout / rel).write_bytes(data)
     index = json.loads((built.layout / "index.json").read_bytes())
-    index["manifests"].append(json.loads(layout_files(other, ["other"])["index.json"])["manifests"][0])
+    index["manifests"].append(
+        json.loads(layout_files(other, ["other"])["index.json"])["manifests"][0]
+    )
     (built.layout / "index.json").write_text(json.dumps(index))
     with pytest.raises(ValueError, match="2 images"):
         read_manifest(built.layout)
@@ -280,7 +298,13 @@ def _expected_layout_entries(built: Built) -> List[str]:
             _hex(built.layer.digest),
         ]
     )
-    return ["blobs", "blobs/sha256", *[f"blobs/sha256/{b}" for b in blobs], "index.json", "oci-layout"]
+    return [
+        "blobs",
+        "blobs/sha256",
+        *[f"blobs/sha256/{b}" for b in blobs],
+        "index.json",
+        "oci-layout",
+    ]
 
 
 def test_oci_archive_entries_sorted_with_fixed_metadata(tmp_path: Path, built: Built) -> None:
@@ -358,7 +382,10 @@ def test_archive_leaves_only_the_output(tmp_path: Path, built: Built) -> None:
 def test_skopeo_reads_oci_archive(tmp_path: Path, built: Built, tag: str) -> None:
     archive = tmp_path / "image.tar"
     write_archive(built.layout, archive, mtime=MTIME)
-    assert run_tool("skopeo", "inspect", "--raw", f"oci-archive:{archive}:{tag}").stdout == built.image.manifest
+    assert (
+        run_tool("skopeo", "inspect", "--raw", f"oci-archive:{archive}:{tag}").stdout
+        == built.image.manifest
+    )
 
 
 def _docker_archive(tmp_path: Path, built: Built, repo_tags: List[str]) -> Path:
@@ -378,7 +405,9 @@ def test_docker_archive_entries(tmp_path: Path, built: Built) -> None:
     with tarfile.open(archive, "r:") as tar:
         data = tar.extractfile("manifest.json").read()  # type: ignore[union-attr]
     assert json.loads(data)[0]["RepoTags"] == ["example/hello:v1"]
-    result = subprocess.run([system_tool("tar"), "-tvf", str(archive)], capture_output=True, text=True)
+    result = subprocess.run(
+        [system_tool("tar"), "-tvf", str(archive)], capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
@@ -386,7 +415,9 @@ def test_skopeo_reads_docker_archive(tmp_path: Path, built: Built) -> None:
     archive = _docker_archive(tmp_path, built, ["example/hello:v1"])
     config = run_tool("skopeo", "inspect", "--config", "--raw", f"docker-archive:{archive}").stdout
     assert config == built.image.config
-    tagged = run_tool("skopeo", "inspect", "--config", "--raw", f"docker-archive:{archive}:example/hello:v1")
+    tagged = run_tool(
+        "skopeo", "inspect", "--config", "--raw", f"docker-archive:{archive}:example/hello:v1"
+    )
     assert tagged.stdout == built.image.config
     info = json.loads(run_tool("skopeo", "inspect", f"docker-archive:{archive}").stdout)
     assert (info["Os"], info["Architecture"]) == ("windows", "amd64")

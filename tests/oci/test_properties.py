@@ -298,7 +298,6 @@ def _check_refused(
 # --- Independent readers ------------------------------------------------------------------
 
 
-
 @TOOLS
 @given(trees(risky=False), st.data(), st.booleans())
 def test_gnu_tar_lists_accepted_trees(paths: List[str], data: st.DataObject, base: bool) -> None:
@@ -309,7 +308,9 @@ def test_gnu_tar_lists_accepted_trees(paths: List[str], data: st.DataObject, bas
     with tempfile.TemporaryDirectory() as directory:
         layer = Path(directory, "layer.tar.gz")
         layer.write_bytes(written.blob)
-        listing = run_tool("tar", "--quoting-style=literal", "-tvzf", str(layer)).stdout.decode("utf-8")
+        listing = run_tool("tar", "--quoting-style=literal", "-tvzf", str(layer)).stdout.decode(
+            "utf-8"
+        )
     names = _expected_names(paths, base=base)
     # "drwxr-xr-x 0/0 0 1970-01-01 00:00 Files/name" (the name may hold spaces)
     fields = [line.split(maxsplit=5) for line in listing.splitlines()]
@@ -337,7 +338,10 @@ def test_umoci_and_skopeo_read_accepted_trees(
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         image = _write_layout(root / "layout", written, compression)
-        assert run_tool("skopeo", "inspect", "--raw", "oci:layout:t", cwd=root).stdout == image.manifest
+        assert (
+            run_tool("skopeo", "inspect", "--raw", "oci:layout:t", cwd=root).stdout
+            == image.manifest
+        )
         run_tool("skopeo", "--insecure-policy", "copy", "oci:layout:t", "dir:copied", cwd=root)
         copied_layer = root / "copied" / written.digests.digest.split(":")[1]
         assert copied_layer.read_bytes() == written.blob
@@ -351,7 +355,9 @@ def _write_layout(layout: Path, written: Written, compression: Compression) -> I
     """A one-layer OCI layout tagged `t`, as the plugin's package goal writes it."""
     digests = written.digests
     layer = Layer(digests.digest, digests.size, digests.diff_id, compression)
-    image = build_image(RuntimeConfig(), [layer], architecture="amd64", created=0, history=["generated"])
+    image = build_image(
+        RuntimeConfig(), [layer], architecture="amd64", created=0, history=["generated"]
+    )
     entries = dict(layout_files(image, ["t"]))
     entries[blob_path(digests.digest)] = written.blob
     for name, content in entries.items():

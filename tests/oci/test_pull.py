@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import pytest
-
 from digests import sha256_of
+
 from hostprocess.oci.cli import main
 from hostprocess.oci.image import (
     BaseImageError,
@@ -39,7 +39,12 @@ from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
 from hostprocess.oci.types import MEDIA_TYPES, Compression
 
 pytest.register_assert_rewrite("oci.registry_servers")
-from oci.registry_servers import BuiltImage, RegistryServer, build_layout, unique_repository  # noqa: E402
+from oci.registry_servers import (  # noqa: E402
+    BuiltImage,
+    RegistryServer,
+    build_layout,
+    unique_repository,
+)
 
 pytest_plugins = ["oci.registry_servers"]
 
@@ -75,7 +80,11 @@ def _build(directory: Path, cc0_path: Path, marker: str) -> BuiltImage:
 
 @pytest.fixture
 def pushed(
-    tmp_path: Path, cc0_path: Path, client: RegistryClient, repository: str, request: pytest.FixtureRequest
+    tmp_path: Path,
+    cc0_path: Path,
+    client: RegistryClient,
+    repository: str,
+    request: pytest.FixtureRequest,
 ) -> BuiltImage:
     built = _build(tmp_path / "layout", cc0_path, request.node.nodeid)
     client.push(built.layout, repository, built.tags)
@@ -91,7 +100,9 @@ def _files(directory: Path) -> List[str]:
 
 
 def _cli_pull(reference: str, out: Path, architecture: str = "amd64") -> int:
-    return main(["pull", "--reference", reference, "--architecture", architecture, "--out", str(out)])
+    return main(
+        ["pull", "--reference", reference, "--architecture", architecture, "--out", str(out)]
+    )
 
 
 def _one_line_error(capsys: pytest.CaptureFixture, *fragments: str) -> str:
@@ -109,7 +120,11 @@ def _one_line_error(capsys: pytest.CaptureFixture, *fragments: str) -> str:
 
 
 def test_pull_writes_verified_manifest_config_and_layers(
-    tmp_path: Path, anonymous_registry: RegistryServer, client: RegistryClient, repository: str, pushed: BuiltImage
+    tmp_path: Path,
+    anonymous_registry: RegistryServer,
+    client: RegistryClient,
+    repository: str,
+    pushed: BuiltImage,
 ) -> None:
     out = tmp_path / "pulled"
     reference = _reference(anonymous_registry.host, repository, pushed.image.digest)
@@ -119,7 +134,9 @@ def test_pull_writes_verified_manifest_config_and_layers(
     assert result == PulledImage(str(reference), 2, sum(layer["size"] for layer in layers))
     assert (out / "manifest.json").read_bytes() == pushed.image.manifest
     assert (out / "config.json").read_bytes() == pushed.image.config
-    expected = ["config.json", "manifest.json"] + sorted(blob_path(layer["digest"]) for layer in layers)
+    expected = ["config.json", "manifest.json"] + sorted(
+        blob_path(layer["digest"]) for layer in layers
+    )
     assert _files(out) == sorted(expected), "unexpected (partial?) files were left behind"
     for blob in (out / "blobs" / "sha256").iterdir():
         data = blob.read_bytes()
@@ -128,19 +145,36 @@ def test_pull_writes_verified_manifest_config_and_layers(
 
 
 def test_pulled_base_can_be_built_on(
-    tmp_path: Path, anonymous_registry: RegistryServer, client: RegistryClient, repository: str, pushed: BuiltImage
+    tmp_path: Path,
+    anonymous_registry: RegistryServer,
+    client: RegistryClient,
+    repository: str,
+    pushed: BuiltImage,
 ) -> None:
     out = tmp_path / "pulled"
-    pull_base(client, _reference(anonymous_registry.host, repository, pushed.image.digest), "amd64", out)
-    parent = image_from_manifest((out / "manifest.json").read_bytes(), (out / "config.json").read_bytes())
-    child = build_image(RuntimeConfig(cmd=["-Command", "hi"]), [], architecture="amd64", created=0, parent=parent)
+    pull_base(
+        client, _reference(anonymous_registry.host, repository, pushed.image.digest), "amd64", out
+    )
+    parent = image_from_manifest(
+        (out / "manifest.json").read_bytes(), (out / "config.json").read_bytes()
+    )
+    child = build_image(
+        RuntimeConfig(cmd=["-Command", "hi"]), [], architecture="amd64", created=0, parent=parent
+    )
     assert json.loads(child.manifest)["layers"] == json.loads(pushed.image.manifest)["layers"]
     config = json.loads(child.config)
-    assert config["config"] == {"Entrypoint": ["powershell.exe", "./hello.ps1"], "Cmd": ["-Command", "hi"]}
+    assert config["config"] == {
+        "Entrypoint": ["powershell.exe", "./hello.ps1"],
+        "Cmd": ["-Command", "hi"],
+    }
 
 
 def test_pull_twice_into_the_same_directory(
-    tmp_path: Path, anonymous_registry: RegistryServer, client: RegistryClient, repository: str, pushed: BuiltImage
+    tmp_path: Path,
+    anonymous_registry: RegistryServer,
+    client: RegistryClient,
+    repository: str,
+    pushed: BuiltImage,
 ) -> None:
     out = tmp_path / "pulled"
     reference = _reference(anonymous_registry.host, repository, pushed.image.digest)
@@ -218,13 +252,19 @@ def test_a_linux_image_is_refused(
     client: RegistryClient,
     repository: str,
 ) -> None:
-    image = _push_hand_made(tmp_path / "linux", client, repository, os_name="linux", architecture="amd64")
+    image = _push_hand_made(
+        tmp_path / "linux", client, repository, os_name="linux", architecture="amd64"
+    )
     reference = _reference(anonymous_registry.host, repository, image.digest)
     out = tmp_path / "pulled"
-    with pytest.raises(BaseImageError, match="'linux' image: a HostProcess image can only be built on a Windows"):
+    with pytest.raises(
+        BaseImageError, match="'linux' image: a HostProcess image can only be built on a Windows"
+    ):
         pull_base(client, reference, "amd64", out)
     assert not (out / "manifest.json").exists()
-    assert not list((out / "blobs" / "sha256").iterdir()), "no layer of a refused image may be pulled"
+    assert not list(
+        (out / "blobs" / "sha256").iterdir()
+    ), "no layer of a refused image may be pulled"
 
     code = _cli_pull(str(reference), tmp_path / "cli")
     assert code == 1
@@ -241,10 +281,14 @@ def test_another_architecture_is_refused(
     pushed_for: str,
     pulled_for: str,
 ) -> None:
-    image = _push_hand_made(tmp_path / "image", client, repository, os_name="windows", architecture=pushed_for)
+    image = _push_hand_made(
+        tmp_path / "image", client, repository, os_name="windows", architecture=pushed_for
+    )
     reference = _reference(anonymous_registry.host, repository, image.digest)
     out = tmp_path / "pulled"
-    with pytest.raises(BaseImageError, match=f"is for '{pushed_for}', but the image is for '{pulled_for}'"):
+    with pytest.raises(
+        BaseImageError, match=f"is for '{pushed_for}', but the image is for '{pulled_for}'"
+    ):
         pull_base(client, reference, pulled_for, out)
     assert not (out / "manifest.json").exists()
     assert not list((out / "blobs" / "sha256").iterdir())
@@ -312,7 +356,9 @@ def test_an_index_is_refused_naming_its_entries(
     pushed: BuiltImage,
     index_type: str,
 ) -> None:
-    linux = _push_hand_made(tmp_path / "linux", client, repository, os_name="linux", architecture="amd64")
+    linux = _push_hand_made(
+        tmp_path / "linux", client, repository, os_name="linux", architecture="amd64"
+    )
     entries: List[Dict[str, Any]] = [
         {"mediaType": OCI_MANIFEST, "digest": pushed.image.digest, "size": len(pushed.image.manifest),
          "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.20348.2340"}},
@@ -328,7 +374,9 @@ def test_an_index_is_refused_naming_its_entries(
     with pytest.raises(BaseImageError) as raised:
         pull_base(client, reference, "amd64", out)
     message = str(raised.value)
-    assert message.startswith(f"{reference} is an image index (a manifest list), not a single image")
+    assert message.startswith(
+        f"{reference} is an image index (a manifest list), not a single image"
+    )
     host_repo = f"{anonymous_registry.host}/{repository}"
     assert f"{host_repo}@{pushed.image.digest} (windows/amd64/10.0.20348.2340)" in message
     assert f"{host_repo}@{linux.digest} (linux/amd64)" in message
@@ -343,7 +391,11 @@ def test_an_index_is_refused_naming_its_entries(
 
 
 def test_an_oci_manifest_without_the_optional_media_type_is_pulled(
-    tmp_path: Path, anonymous_registry: RegistryServer, client: RegistryClient, repository: str, pushed: BuiltImage
+    tmp_path: Path,
+    anonymous_registry: RegistryServer,
+    client: RegistryClient,
+    repository: str,
+    pushed: BuiltImage,
 ) -> None:
     """The OCI image spec makes a manifest's own `mediaType` optional ("SHOULD be used"); older
     OCI tooling omits it, and the registry serves such a manifest with its Content-Type."""
@@ -355,7 +407,9 @@ def test_an_oci_manifest_without_the_optional_media_type_is_pulled(
     try:
         pull_base(client, _reference(anonymous_registry.host, repository, digest), "amd64", out)
     except BaseImageError as error:
-        pytest.fail(f"BUG: a valid OCI image manifest without a mediaType field was refused: {error}")
+        pytest.fail(
+            f"BUG: a valid OCI image manifest without a mediaType field was refused: {error}"
+        )
     assert (out / "manifest.json").read_bytes() == body
 
 
@@ -367,7 +421,17 @@ def _stored_blob(registry: RegistryServer, digest: str) -> Path:
     storage = registry.log_path.parent / "storage"  # start_registry's rootdirectory
     assert storage.is_dir(), f"no registry storage at {storage}"
     hex_digest = digest.split(":", 1)[1]
-    path = storage / "docker" / "registry" / "v2" / "blobs" / "sha256" / hex_digest[:2] / hex_digest / "data"
+    path = (
+        storage
+        / "docker"
+        / "registry"
+        / "v2"
+        / "blobs"
+        / "sha256"
+        / hex_digest[:2]
+        / hex_digest
+        / "data"
+    )
     assert path.is_file(), f"blob {digest} is not stored at {path}"
     assert sha256_of(path.read_bytes()) == digest
     return path
@@ -395,7 +459,9 @@ def _change_config_digest(manifest: bytes) -> bytes:
     """Still valid JSON (so the registry serves it), but no longer the pushed bytes."""
     config_digest = json.loads(manifest)["config"]["digest"]
     last = config_digest[-1]
-    return manifest.replace(config_digest.encode(), (config_digest[:-1] + ("0" if last != "0" else "1")).encode())
+    return manifest.replace(
+        config_digest.encode(), (config_digest[:-1] + ("0" if last != "0" else "1")).encode()
+    )
 
 
 def test_a_tampered_layer_is_refused_and_not_kept(
@@ -410,7 +476,9 @@ def test_a_tampered_layer_is_refused_and_not_kept(
     reference = _reference(anonymous_registry.host, repository, pushed.image.digest)
     out = tmp_path / "pulled"
     with _corrupted(_stored_blob(anonymous_registry, app), _flip_middle_byte):
-        with pytest.raises(RegistryError, match=f"served blob {re.escape(app)} with different content"):
+        with pytest.raises(
+            RegistryError, match=f"served blob {re.escape(app)} with different content"
+        ):
             pull_base(client, reference, "amd64", out)
         hex_digest = app.split(":")[1]
         leftovers = [name for name in _files(out) if hex_digest in name]
@@ -437,7 +505,9 @@ def test_a_tampered_config_is_refused_and_not_kept(
     reference = _reference(anonymous_registry.host, repository, pushed.image.digest)
     out = tmp_path / "pulled"
     with _corrupted(_stored_blob(anonymous_registry, config), _flip_middle_byte):
-        with pytest.raises(RegistryError, match=f"served blob {re.escape(config)} with different content"):
+        with pytest.raises(
+            RegistryError, match=f"served blob {re.escape(config)} with different content"
+        ):
             pull_base(client, reference, "amd64", out)
         assert _files(out) == [], "nothing may be kept when the config is not the pinned one"
         assert _cli_pull(str(reference), tmp_path / "cli") == 1
@@ -455,7 +525,10 @@ def test_a_tampered_manifest_is_refused(
     reference = _reference(anonymous_registry.host, repository, pushed.image.digest)
     out = tmp_path / "pulled"
     with _corrupted(_stored_blob(anonymous_registry, pushed.image.digest), _change_config_digest):
-        with pytest.raises(RegistryError, match=f"manifest for {re.escape(pushed.image.digest)} whose digest differs"):
+        with pytest.raises(
+            RegistryError,
+            match=f"manifest for {re.escape(pushed.image.digest)} whose digest differs",
+        ):
             pull_base(client, reference, "amd64", out)
         assert not out.exists() or _files(out) == []
         assert _cli_pull(str(reference), tmp_path / "cli") == 1

@@ -1,8 +1,9 @@
 """Tests for image reference parsing and formatting (the distribution reference grammar)."""
 from __future__ import annotations
 
-import pytest
 from typing import Callable
+
+import pytest
 
 from hostprocess.oci.reference import (
     Reference,

@@ -18,8 +18,8 @@ from email.utils import formatdate
 from pathlib import Path
 
 import pytest
-
 from digests import sha256_of
+
 from hostprocess.oci.auth import Credentials
 from hostprocess.oci.layer import LayerFile
 from hostprocess.oci.layout import blob_path
@@ -35,9 +35,9 @@ from oci.registry_servers import (  # noqa: E402
     BASIC_PASSWORD,
     BASIC_USER,
     CORRUPT,
-    REDIRECT,
     DROP_AFTER,
     FORWARD,
+    REDIRECT,
     TOKEN_PASSWORD,
     TOKEN_USER,
     BuiltImage,

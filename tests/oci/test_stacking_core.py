@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import pytest
-
 from digests import sha256_of
+
 from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.image import (
     BaseImageError,
@@ -72,7 +72,9 @@ CHILD_RUNTIME = RuntimeConfig(
     env={"PATH": "C:\\hpc;C:\\Windows\\system32", "CHILD_ONLY": "c", "shared": "from-child"},
     labels={"org.example.tier": "app", "org.example.app": "agent"},
 )
-GRANDCHILD_RUNTIME = RuntimeConfig(entrypoint=["C:\\hpc\\agent.exe", "--serve"], user="NT AUTHORITY\\SYSTEM")
+GRANDCHILD_RUNTIME = RuntimeConfig(
+    entrypoint=["C:\\hpc\\agent.exe", "--serve"], user="NT AUTHORITY\\SYSTEM"
+)
 
 
 def _canonical(value: Any) -> bytes:
@@ -80,7 +82,9 @@ def _canonical(value: Any) -> bytes:
 
 
 def _rfc3339(epoch: int) -> str:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
 
 
 # --- real layers ---------------------------------------------------------------------
@@ -99,11 +103,19 @@ class Chain:
     grandchild: Image
 
 
-def _write(blobs: Path, files: Sequence[LayerFile], *, base: bool, compression: Compression) -> Layer:
+def _write(
+    blobs: Path, files: Sequence[LayerFile], *, base: bool, compression: Compression
+) -> Layer:
     partial = blobs / "layer.partial"
     with open(partial, "wb") as out:
         digests = write_layer(
-            files, out, base=base, compression=compression, level=compression.default_level, mtime=0, threads=1
+            files,
+            out,
+            base=base,
+            compression=compression,
+            level=compression.default_level,
+            mtime=0,
+            threads=1,
         )
     target = blobs / blob_path(digests.digest)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +128,9 @@ def _write(blobs: Path, files: Sequence[LayerFile], *, base: bool, compression: 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory, cc0_path: Path) -> Chain:
     blobs = tmp_path_factory.mktemp("stacking-blobs")
-    base = _write(blobs, base_layer_files(cc0_path.read_bytes()), base=True, compression=Compression.GZIP)
+    base = _write(
+        blobs, base_layer_files(cc0_path.read_bytes()), base=True, compression=Compression.GZIP
+    )
     parent_layer = _write(blobs, [LayerFile("tools/parent.cmd", b"@echo parent\r\n")], base=False,
                           compression=Compression.GZIP)  # fmt: skip
     child_layer = _write(blobs, [LayerFile("hpc/config.json", b'{"child": true}\r\n'),
@@ -124,7 +138,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory, cc0_path: Path) -> Chain:
                          base=False, compression=Compression.GZIP)  # fmt: skip
     # oci-image-tool predates zstd layers, so the chain that it validates has none; this one
     # checks zstd descriptors in both families.
-    zstd_layer = _write(blobs, [LayerFile("hpc/extra.txt", b"zstd\r\n")], base=False, compression=Compression.ZSTD)
+    zstd_layer = _write(
+        blobs, [LayerFile("hpc/extra.txt", b"zstd\r\n")], base=False, compression=Compression.ZSTD
+    )
     grandchild_layer = _write(blobs, [LayerFile("hpc/agent.exe", b"MZ not really an exe")], base=False,
                               compression=Compression.NONE)  # fmt: skip
     parent = build_image(PARENT_RUNTIME, [base, parent_layer], architecture="amd64", created=PARENT_CREATED,
@@ -133,7 +149,17 @@ def chain(tmp_path_factory: pytest.TempPathFactory, cc0_path: Path) -> Chain:
                         history=CHILD_HISTORY)  # fmt: skip
     grandchild = build_image(GRANDCHILD_RUNTIME, [grandchild_layer], architecture="amd64", created=GRANDCHILD_CREATED,
                              parent=child, history=GRANDCHILD_HISTORY)  # fmt: skip
-    return Chain(blobs, base, parent_layer, child_layer, grandchild_layer, zstd_layer, parent, child, grandchild)
+    return Chain(
+        blobs,
+        base,
+        parent_layer,
+        child_layer,
+        grandchild_layer,
+        zstd_layer,
+        parent,
+        child,
+        grandchild,
+    )
 
 
 def _config(image: Image) -> Dict[str, Any]:
@@ -150,7 +176,12 @@ def _manifest(image: Image) -> Dict[str, Any]:
 def test_child_layers_are_the_parents_then_its_own(chain: Chain) -> None:
     assert list(chain.parent.layers) == [chain.base, chain.parent_layer]
     assert list(chain.child.layers) == [chain.base, chain.parent_layer, chain.child_layer]
-    assert list(chain.grandchild.layers) == [chain.base, chain.parent_layer, chain.child_layer, chain.grandchild_layer]
+    assert list(chain.grandchild.layers) == [
+        chain.base,
+        chain.parent_layer,
+        chain.child_layer,
+        chain.grandchild_layer,
+    ]
 
 
 def test_child_manifest_lists_parent_descriptors_first_unchanged(chain: Chain) -> None:
@@ -161,9 +192,17 @@ def test_child_manifest_lists_parent_descriptors_first_unchanged(chain: Chain) -
     assert grandchild_descriptors[:3] == child_descriptors
     assert grandchild_descriptors == [
         {"mediaType": OCI_GZIP, "digest": chain.base.digest, "size": chain.base.size},
-        {"mediaType": OCI_GZIP, "digest": chain.parent_layer.digest, "size": chain.parent_layer.size},
+        {
+            "mediaType": OCI_GZIP,
+            "digest": chain.parent_layer.digest,
+            "size": chain.parent_layer.size,
+        },
         {"mediaType": OCI_GZIP, "digest": chain.child_layer.digest, "size": chain.child_layer.size},
-        {"mediaType": OCI_TAR, "digest": chain.grandchild_layer.digest, "size": chain.grandchild_layer.size},
+        {
+            "mediaType": OCI_TAR,
+            "digest": chain.grandchild_layer.digest,
+            "size": chain.grandchild_layer.size,
+        },
     ]
     for descriptor in grandchild_descriptors:  # every descriptor names a real blob of its size
         data = (chain.blobs / blob_path(descriptor["digest"])).read_bytes()
@@ -180,13 +219,22 @@ def test_child_manifest_config_descriptor(chain: Chain) -> None:
 
 
 def test_diff_ids_and_history_are_the_parents_then_new(chain: Chain) -> None:
-    parent, child, grandchild = _config(chain.parent), _config(chain.child), _config(chain.grandchild)
-    assert parent["rootfs"] == {"type": "layers", "diff_ids": [chain.base.diff_id, chain.parent_layer.diff_id]}
+    parent, child, grandchild = (
+        _config(chain.parent),
+        _config(chain.child),
+        _config(chain.grandchild),
+    )
+    assert parent["rootfs"] == {
+        "type": "layers",
+        "diff_ids": [chain.base.diff_id, chain.parent_layer.diff_id],
+    }
     assert child["rootfs"] == {
         "type": "layers",
         "diff_ids": [chain.base.diff_id, chain.parent_layer.diff_id, chain.child_layer.diff_id],
     }
-    assert grandchild["rootfs"]["diff_ids"] == child["rootfs"]["diff_ids"] + [chain.grandchild_layer.diff_id]
+    assert grandchild["rootfs"]["diff_ids"] == child["rootfs"]["diff_ids"] + [
+        chain.grandchild_layer.diff_id
+    ]
     parent_history = [
         {"created": _rfc3339(PARENT_CREATED), "created_by": "hostprocess base layer"},
         {"created": _rfc3339(PARENT_CREATED), "created_by": "COPY tools"},
@@ -196,7 +244,10 @@ def test_diff_ids_and_history_are_the_parents_then_new(chain: Chain) -> None:
     assert child["history"] == child_history
     assert grandchild["history"] == child_history + [{"created": _rfc3339(GRANDCHILD_CREATED),
                                                       "created_by": "COPY agent.exe"}]  # fmt: skip
-    assert (child["created"], grandchild["created"]) == ("2023-11-14T22:13:20Z", _rfc3339(GRANDCHILD_CREATED))
+    assert (child["created"], grandchild["created"]) == (
+        "2023-11-14T22:13:20Z",
+        _rfc3339(GRANDCHILD_CREATED),
+    )
 
 
 def test_diff_ids_match_the_real_layers(chain: Chain) -> None:
@@ -205,7 +256,9 @@ def test_diff_ids_match_the_real_layers(chain: Chain) -> None:
     plain_tar = (chain.blobs / blob_path(chain.grandchild_layer.digest)).read_bytes()
     diff_ids = _config(chain.grandchild)["rootfs"]["diff_ids"]
     assert diff_ids[0] == sha256_of(base_tar)
-    assert diff_ids[3] == sha256_of(plain_tar) == chain.grandchild_layer.digest  # uncompressed: blob is the tar
+    assert (
+        diff_ids[3] == sha256_of(plain_tar) == chain.grandchild_layer.digest
+    )  # uncompressed: blob is the tar
 
 
 def test_env_merges_case_insensitively_in_first_seen_order(chain: Chain) -> None:
@@ -215,9 +268,16 @@ def test_env_merges_case_insensitively_in_first_seen_order(chain: Chain) -> None
         "Shared=from-parent",
     ]
     # PATH overrides Path in Path's place; shared overrides Shared; CHILD_ONLY is appended.
-    expected = ["PATH=C:\\hpc;C:\\Windows\\system32", "PARENT_ONLY=p", "shared=from-child", "CHILD_ONLY=c"]
+    expected = [
+        "PATH=C:\\hpc;C:\\Windows\\system32",
+        "PARENT_ONLY=p",
+        "shared=from-child",
+        "CHILD_ONLY=c",
+    ]
     assert _config(chain.child)["config"]["Env"] == expected
-    assert _config(chain.grandchild)["config"]["Env"] == expected  # no env of its own: inherited as is
+    assert (
+        _config(chain.grandchild)["config"]["Env"] == expected
+    )  # no env of its own: inherited as is
 
 
 def test_labels_merge_later_wins(chain: Chain) -> None:
@@ -240,7 +300,9 @@ def test_cmd_replaces_and_the_rest_is_inherited(chain: Chain) -> None:
 def test_new_entrypoint_without_cmd_drops_the_inherited_cmd(chain: Chain) -> None:
     grandchild = _config(chain.grandchild)["config"]
     assert grandchild["Entrypoint"] == ["C:\\hpc\\agent.exe", "--serve"]
-    assert "Cmd" not in grandchild, f"the parent's Cmd was meant for the old entrypoint: {grandchild}"
+    assert (
+        "Cmd" not in grandchild
+    ), f"the parent's Cmd was meant for the old entrypoint: {grandchild}"
     assert grandchild["User"] == "NT AUTHORITY\\SYSTEM"
     assert grandchild["WorkingDir"] == "C:\\parent"
 
@@ -249,7 +311,11 @@ def test_new_entrypoint_with_cmd_sets_both(chain: Chain) -> None:
     runtime = RuntimeConfig(entrypoint=["new.exe"], cmd=["--flag"], working_dir="C:\\new")
     image = build_image(runtime, [], architecture="amd64", created=0, parent=chain.child)
     config = _config(image)["config"]
-    assert (config["Entrypoint"], config["Cmd"], config["WorkingDir"]) == (["new.exe"], ["--flag"], "C:\\new")
+    assert (config["Entrypoint"], config["Cmd"], config["WorkingDir"]) == (
+        ["new.exe"],
+        ["--flag"],
+        "C:\\new",
+    )
     assert list(image.layers) == list(chain.child.layers)  # no new layers: the parent's only
     assert _config(image)["rootfs"] == _config(chain.child)["rootfs"]
 
@@ -301,9 +367,11 @@ def test_new_command_clears_an_inherited_args_escaped(chain: Chain, runtime: Run
         "rootfs": {"type": "layers", "diff_ids": [chain.base.diff_id]},
         "history": [{"created_by": "CMD powershell -Command Start-Service w3svc"}],
     }
-    config = json.loads(build_config(runtime, [], architecture="amd64", created=0, parent_config=parent_config))
+    config = json.loads(
+        build_config(runtime, [], architecture="amd64", created=0, parent_config=parent_config)
+    )
     assert not config["config"].get("ArgsEscaped"), (
-        "BUG: a new Entrypoint/Cmd keeps the parent's \"ArgsEscaped\": true, so containerd would run "
+        'BUG: a new Entrypoint/Cmd keeps the parent\'s "ArgsEscaped": true, so containerd would run '
         f"Entrypoint/Cmd[0] as a raw, unescaped command line: {config['config']}"
     )
     # Without a command of its own, the child keeps the parent's command and its escaping.
@@ -314,7 +382,10 @@ def test_new_command_clears_an_inherited_args_escaped(chain: Chain, runtime: Run
 
 def test_parent_config_is_not_modified(chain: Chain) -> None:
     assert _config(chain.parent)["config"] == PARENT_RUNTIME.to_json()
-    assert _config(chain.parent)["rootfs"]["diff_ids"] == [chain.base.diff_id, chain.parent_layer.diff_id]
+    assert _config(chain.parent)["rootfs"]["diff_ids"] == [
+        chain.base.diff_id,
+        chain.parent_layer.diff_id,
+    ]
 
 
 def test_building_without_a_parent_is_unchanged(chain: Chain) -> None:
@@ -329,7 +400,9 @@ def test_building_without_a_parent_is_unchanged(chain: Chain) -> None:
 # --- a hand-made Docker-family parent with platform details ---------------------------------
 
 
-def _foreign_parent(chain: Chain, *, os_name: str = "windows", architecture: str = "amd64") -> Image:
+def _foreign_parent(
+    chain: Chain, *, os_name: str = "windows", architecture: str = "amd64"
+) -> Image:
     """A Docker schema 2 parent as a registry would serve it: os.version, os.features, variant."""
     config = {
         "architecture": architecture,
@@ -352,14 +425,24 @@ def _foreign_parent(chain: Chain, *, os_name: str = "windows", architecture: str
             {"created": "2024-03-01T00:00:01Z", "created_by": "Install update 10.0.20348.2340"},
         ],
     }
-    config_bytes = json.dumps(config, indent=3).encode()  # not canonical: as some registry served it
+    config_bytes = json.dumps(
+        config, indent=3
+    ).encode()  # not canonical: as some registry served it
     manifest = {
         "schemaVersion": 2,
         "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": sha256_of(config_bytes)},
+        "config": {
+            "mediaType": DOCKER_CONFIG,
+            "size": len(config_bytes),
+            "digest": sha256_of(config_bytes),
+        },
         "layers": [
             {"mediaType": DOCKER_GZIP, "size": chain.base.size, "digest": chain.base.digest},
-            {"mediaType": DOCKER_GZIP, "size": chain.parent_layer.size, "digest": chain.parent_layer.digest},
+            {
+                "mediaType": DOCKER_GZIP,
+                "size": chain.parent_layer.size,
+                "digest": chain.parent_layer.digest,
+            },
         ],
     }
     return image_from_manifest(json.dumps(manifest, indent=3).encode(), config_bytes)
@@ -368,9 +451,16 @@ def _foreign_parent(chain: Chain, *, os_name: str = "windows", architecture: str
 def test_image_from_manifest_reads_a_docker_parent(chain: Chain) -> None:
     parent = _foreign_parent(chain)
     assert parent.media_types.manifest == DOCKER_MANIFEST
-    assert [(layer.digest, layer.size, layer.diff_id, layer.compression) for layer in parent.layers] == [
+    assert [
+        (layer.digest, layer.size, layer.diff_id, layer.compression) for layer in parent.layers
+    ] == [
         (chain.base.digest, chain.base.size, chain.base.diff_id, Compression.GZIP),
-        (chain.parent_layer.digest, chain.parent_layer.size, chain.parent_layer.diff_id, Compression.GZIP),
+        (
+            chain.parent_layer.digest,
+            chain.parent_layer.size,
+            chain.parent_layer.diff_id,
+            Compression.GZIP,
+        ),
     ]
     assert parent.digest == sha256_of(parent.manifest)  # the bytes are kept as given
 
@@ -383,30 +473,50 @@ def test_oci_child_of_a_docker_parent(chain: Chain) -> None:
     assert manifest["mediaType"] == OCI_MANIFEST and manifest["config"]["mediaType"] == OCI_CONFIG
     assert manifest["layers"] == [  # the child's family; bytes and digests unchanged
         {"mediaType": OCI_GZIP, "digest": chain.base.digest, "size": chain.base.size},
-        {"mediaType": OCI_GZIP, "digest": chain.parent_layer.digest, "size": chain.parent_layer.size},
+        {
+            "mediaType": OCI_GZIP,
+            "digest": chain.parent_layer.digest,
+            "size": chain.parent_layer.size,
+        },
         {"mediaType": OCI_GZIP, "digest": chain.child_layer.digest, "size": chain.child_layer.size},
     ]
     config = _config(child)
-    assert set(config) == CONFIG_KEYS, f"parent-only top-level keys were carried over: {set(config) - CONFIG_KEYS}"
+    assert (
+        set(config) == CONFIG_KEYS
+    ), f"parent-only top-level keys were carried over: {set(config) - CONFIG_KEYS}"
     assert b"os.version" not in child.config and b"os.features" not in child.config
     assert b"variant" not in child.config and b"container_config" not in child.config
     assert config["config"] == {
-        "Env": ["PATH=C:\\hpc;C:\\Windows\\system32", "PARENT_ONLY=p", "CHILD_ONLY=c", "shared=from-child"],
+        "Env": [
+            "PATH=C:\\hpc;C:\\Windows\\system32",
+            "PARENT_ONLY=p",
+            "CHILD_ONLY=c",
+            "shared=from-child",
+        ],
         "Cmd": ["echo", "child"],
         "User": "ContainerUser",
         "Labels": {"org.example.tier": "app", "org.example.app": "agent"},
     }
     assert config["history"][:2] == json.loads(parent.config)["history"]
     assert config["history"][2] == {"created": "2023-11-14T22:13:20Z", "created_by": "COPY hpc"}
-    assert config["rootfs"]["diff_ids"] == [chain.base.diff_id, chain.parent_layer.diff_id, chain.child_layer.diff_id]
+    assert config["rootfs"]["diff_ids"] == [
+        chain.base.diff_id,
+        chain.parent_layer.diff_id,
+        chain.child_layer.diff_id,
+    ]
 
 
 def test_docker_child_of_an_oci_parent(chain: Chain) -> None:
     docker_child = build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="amd64", created=CHILD_CREATED,
                                parent=chain.parent, media_family="docker")  # fmt: skip
     manifest = _manifest(docker_child)
-    assert manifest["mediaType"] == DOCKER_MANIFEST and manifest["config"]["mediaType"] == DOCKER_CONFIG
-    assert docker_child.config == chain.child.config  # the family changes descriptors, never the config
+    assert (
+        manifest["mediaType"] == DOCKER_MANIFEST
+        and manifest["config"]["mediaType"] == DOCKER_CONFIG
+    )
+    assert (
+        docker_child.config == chain.child.config
+    )  # the family changes descriptors, never the config
     # ... and a docker grandchild of the docker child, adding a zstd and an uncompressed layer.
     grandchild = build_image(RuntimeConfig(), [chain.zstd_layer, chain.grandchild_layer], architecture="amd64",
                              created=0, parent=docker_child, media_family="docker",
@@ -420,8 +530,16 @@ def test_docker_child_of_an_oci_parent(chain: Chain) -> None:
     ]
     # Back to OCI on top of the Docker grandchild: every descriptor follows the new family.
     oci = build_image(RuntimeConfig(), [], architecture="amd64", created=0, parent=grandchild)
-    assert [d["mediaType"] for d in _manifest(oci)["layers"]] == [OCI_GZIP, OCI_GZIP, OCI_GZIP, OCI_ZSTD, OCI_TAR]
-    assert [d["digest"] for d in _manifest(oci)["layers"]] == [d["digest"] for d in _manifest(grandchild)["layers"]]
+    assert [d["mediaType"] for d in _manifest(oci)["layers"]] == [
+        OCI_GZIP,
+        OCI_GZIP,
+        OCI_GZIP,
+        OCI_ZSTD,
+        OCI_TAR,
+    ]
+    assert [d["digest"] for d in _manifest(oci)["layers"]] == [
+        d["digest"] for d in _manifest(grandchild)["layers"]
+    ]
 
 
 def test_parent_must_be_windows(chain: Chain) -> None:
@@ -432,7 +550,14 @@ def test_parent_must_be_windows(chain: Chain) -> None:
 
 def test_parent_must_match_the_architecture(chain: Chain) -> None:
     with pytest.raises(BaseImageError, match="'amd64', but this image is for 'arm64'"):
-        build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="arm64", created=0, parent=chain.parent)
+        build_image(
+            CHILD_RUNTIME,
+            [chain.child_layer],
+            history=CHILD_HISTORY,
+            architecture="arm64",
+            created=0,
+            parent=chain.parent,
+        )
     with pytest.raises(BaseImageError, match="'arm64', but this image is for 'amd64'"):
         build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, architecture="amd64", created=0,
                     parent=_foreign_parent(chain, architecture="arm64"))  # fmt: skip
@@ -441,11 +566,16 @@ def test_parent_must_match_the_architecture(chain: Chain) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        ({"media_family": "docker", "annotations": {"k": "v"}}, "manifest annotations need OCI media types"),
+        (
+            {"media_family": "docker", "annotations": {"k": "v"}},
+            "manifest annotations need OCI media types",
+        ),
         ({"architecture": "x86"}, "unknown architecture 'x86'"),
     ],
 )
-def test_other_problems_are_not_base_errors(chain: Chain, args: Dict[str, Any], message: str) -> None:
+def test_other_problems_are_not_base_errors(
+    chain: Chain, args: Dict[str, Any], message: str
+) -> None:
     """Only a base the image cannot stand on is a BaseImageError, which the rules report on `base`."""
     with pytest.raises(ValueError, match=message) as raised:
         build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY,
@@ -477,7 +607,11 @@ def test_child_layout_validates(tmp_path: Path, chain: Chain, which: str) -> Non
     raw_config = run_tool("skopeo", "inspect", "--config", "--raw", f"oci:{layout}:v1").stdout
     assert raw_config == image.config
     inspected = json.loads(run_tool("skopeo", "inspect", "--config", f"oci:{layout}:v1").stdout)
-    assert "os.version" not in inspected and "os.features" not in inspected and "variant" not in inspected
+    assert (
+        "os.version" not in inspected
+        and "os.features" not in inspected
+        and "variant" not in inspected
+    )
     assert (inspected["os"], inspected["architecture"]) == ("windows", "amd64")
     assert inspected["rootfs"]["diff_ids"] == [layer.diff_id for layer in image.layers]
     assert inspected["config"] == _config(image)["config"]
@@ -514,7 +648,9 @@ def test_compression_of(media_type: str, compression: Compression) -> None:
     assert compression_of(media_type) is compression
 
 
-@pytest.mark.parametrize("media_type", [DOCKER_FOREIGN, OCI_NONDISTRIBUTABLE, "application/octet-stream", ""])
+@pytest.mark.parametrize(
+    "media_type", [DOCKER_FOREIGN, OCI_NONDISTRIBUTABLE, "application/octet-stream", ""]
+)
 def test_compression_of_refuses_other_layers(media_type: str) -> None:
     with pytest.raises(BaseImageError, match="unsupported layer media type") as raised:
         compression_of(media_type)
@@ -552,7 +688,9 @@ def test_image_from_manifest_refuses_an_index(chain: Chain, media_type: str) -> 
         "manifests": [{"mediaType": OCI_MANIFEST, "digest": chain.child.digest, "size": len(chain.child.manifest),
                        "platform": {"os": "windows", "architecture": "amd64"}}],
     })  # fmt: skip
-    with pytest.raises(BaseImageError, match=re.escape(f"not a single image manifest (media type '{media_type}')")):
+    with pytest.raises(
+        BaseImageError, match=re.escape(f"not a single image manifest (media type '{media_type}')")
+    ):
         image_from_manifest(index, chain.child.config)
 
 

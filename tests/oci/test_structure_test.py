@@ -35,7 +35,12 @@ def layer(entries: dict[str, bytes | None], compress: str = "gzip") -> bytes:
     return gzip.compress(data) if compress == "gzip" else zstandard.ZstdCompressor().compress(data)
 
 
-def archive(tmp_path: Path, layers: list[bytes], config: dict[str, Any], index_entry: dict[str, Any] | None = None) -> Path:
+def archive(
+    tmp_path: Path,
+    layers: list[bytes],
+    config: dict[str, Any],
+    index_entry: dict[str, Any] | None = None,
+) -> Path:
     blobs = {hashlib.sha256(b).hexdigest(): b for b in layers}
     config_bytes = json.dumps(config).encode()
     config_hex = hashlib.sha256(config_bytes).hexdigest()
@@ -47,9 +52,20 @@ def archive(tmp_path: Path, layers: list[bytes], config: dict[str, Any], index_e
     }
     manifest_bytes = json.dumps(manifest).encode()
     manifest_hex = hashlib.sha256(manifest_bytes).hexdigest()
-    entry = {"digest": f"sha256:{manifest_hex}", "mediaType": manifest["mediaType"], **(index_entry or {})}
+    entry = {
+        "digest": f"sha256:{manifest_hex}",
+        "mediaType": manifest["mediaType"],
+        **(index_entry or {}),
+    }
     members = {
-        "manifest.json": json.dumps([{"Config": f"blobs/sha256/{config_hex}", "Layers": [f"blobs/sha256/{h}" for h in blobs]}]).encode(),
+        "manifest.json": json.dumps(
+            [
+                {
+                    "Config": f"blobs/sha256/{config_hex}",
+                    "Layers": [f"blobs/sha256/{h}" for h in blobs],
+                }
+            ]
+        ).encode(),
         "index.json": json.dumps({"schemaVersion": 2, "manifests": [entry]}).encode(),
         f"blobs/sha256/{config_hex}": config_bytes,
         f"blobs/sha256/{manifest_hex}": manifest_bytes,
@@ -64,13 +80,37 @@ def archive(tmp_path: Path, layers: list[bytes], config: dict[str, Any], index_e
     return path
 
 
-CONFIG = {"os": "windows", "architecture": "amd64", "config": {"Entrypoint": ["bin\\agent.exe"], "Env": ["Path=%SystemRoot%\\System32\\;C:\\tools"]}}
+CONFIG = {
+    "os": "windows",
+    "architecture": "amd64",
+    "config": {
+        "Entrypoint": ["bin\\agent.exe"],
+        "Env": ["Path=%SystemRoot%\\System32\\;C:\\tools"],
+    },
+}
 
 
 @pytest.fixture
 def image_path(tmp_path: Path) -> Path:
-    base = layer({"Hives": None, "Files": None, "Files/bin": None, "Files/bin/agent.exe": b"old", "Files/logs": None, "Files/logs/a.log": b"a"})
-    top = layer({"Files": None, "Files/BIN/Agent.EXE": b"new!", "Files/.wh.logs": b"", "Files/conf.yaml": b"level: info\n"}, compress="zstd")
+    base = layer(
+        {
+            "Hives": None,
+            "Files": None,
+            "Files/bin": None,
+            "Files/bin/agent.exe": b"old",
+            "Files/logs": None,
+            "Files/logs/a.log": b"a",
+        }
+    )
+    top = layer(
+        {
+            "Files": None,
+            "Files/BIN/Agent.EXE": b"new!",
+            "Files/.wh.logs": b"",
+            "Files/conf.yaml": b"level: info\n",
+        },
+        compress="zstd",
+    )
     return archive(tmp_path, [base, top], CONFIG)
 
 
@@ -87,11 +127,20 @@ def test_layers_stack_as_on_ntfs(image_path: Path) -> None:
 
 
 def test_paths_are_translated_in_the_case_the_image_holds(image_path: Path) -> None:
-    spec = {"files": [{"path": "C:\\bin\\agent.exe", "matches": ["new"]}, {"path": "C:\\Missing\\x.txt"}]}
+    spec = {
+        "files": [
+            {"path": "C:\\bin\\agent.exe", "matches": ["new"]},
+            {"path": "C:\\Missing\\x.txt"},
+        ]
+    }
     checks = plan(read_archive(image_path), spec).cst
     configs = [c.config for c in checks]
     assert configs[0]["fileExistenceTests"][0]["path"] == "/Files/BIN/Agent.EXE"
-    assert configs[1]["fileContentTests"][0] == {"name": "C:\\bin\\agent.exe", "path": "/Files/BIN/Agent.EXE", "expectedContents": ["new"]}
+    assert configs[1]["fileContentTests"][0] == {
+        "name": "C:\\bin\\agent.exe",
+        "path": "/Files/BIN/Agent.EXE",
+        "expectedContents": ["new"],
+    }
     assert configs[2]["fileExistenceTests"][0]["path"] == "/Files/Missing/x.txt"
     assert checks[2].notes == ("nearest existing paths: C:\\bin, C:\\conf.yaml",)
 
@@ -99,7 +148,10 @@ def test_paths_are_translated_in_the_case_the_image_holds(image_path: Path) -> N
 def test_nearest_paths_prefer_similar_names_then_the_closest_parent(image_path: Path) -> None:
     image = read_archive(image_path)
     assert nearest_paths(image, "bin/agent.ex") == ("C:\\BIN\\Agent.EXE",)
-    assert nearest_paths(image, "BIN/zzz") == ("C:\\bin", "C:\\BIN\\Agent.EXE")  # a similar name, then the parent's contents
+    assert nearest_paths(image, "BIN/zzz") == (
+        "C:\\bin",
+        "C:\\BIN\\Agent.EXE",
+    )  # a similar name, then the parent's contents
 
 
 @pytest.mark.parametrize(
@@ -114,20 +166,36 @@ def test_nearest_paths_prefer_similar_names_then_the_closest_parent(image_path: 
 )
 def test_path_keeps_system32(tmp_path: Path, env: list[str], passed: bool) -> None:
     config = {**CONFIG, "config": {"Env": env}}
-    [outcome] = plan(read_archive(archive(tmp_path, [layer({"Files": None})], config)), {"checks": ["path-keeps-system32"]}).items
+    [outcome] = plan(
+        read_archive(archive(tmp_path, [layer({"Files": None})], config)),
+        {"checks": ["path-keeps-system32"]},
+    ).items
     assert outcome.passed is passed, outcome
 
 
 def test_own_checks_read_config_manifest_and_index(tmp_path: Path) -> None:
     config = {**CONFIG, "os.version": "10.0.20348.1"}
     path = archive(tmp_path, [layer({"Files": None})], config, {"platform": {"os": "windows"}})
-    spec = {"checks": ["entrypoint-program", "no-os-version", "single-manifest"], "architecture": "arm64", "layer_count": 2}
+    spec = {
+        "checks": ["entrypoint-program", "no-os-version", "single-manifest"],
+        "architecture": "arm64",
+        "layer_count": 2,
+    }
     outcomes = {o.name: o for o in plan(read_archive(path), spec).items}
     assert outcomes["architecture is 'arm64'"].actual == "'amd64'"
     assert outcomes["layer count is 2"].actual == "1"
-    assert outcomes["the entrypoint's program is in the image or a Windows system program"].actual == "'bin\\\\agent.exe', which is neither"
-    assert outcomes["the config has no os.version or os.features"].actual == "os.version='10.0.20348.1'"
-    assert "has a platform {'os': 'windows'}" in outcomes["the image is a single manifest with no platform"].actual
+    assert (
+        outcomes["the entrypoint's program is in the image or a Windows system program"].actual
+        == "'bin\\\\agent.exe', which is neither"
+    )
+    assert (
+        outcomes["the config has no os.version or os.features"].actual
+        == "os.version='10.0.20348.1'"
+    )
+    assert (
+        "has a platform {'os': 'windows'}"
+        in outcomes["the image is a single manifest with no platform"].actual
+    )
     assert not any(o.passed for o in outcomes.values())
 
 
@@ -135,9 +203,16 @@ def test_junit_report_names_target_and_assertion(image_path: Path) -> None:
     outcomes = plan(read_archive(image_path), {"layer_count": 3, "os": "windows"}).items
     root = ET.fromstring(junit_xml("apps:agent-test", outcomes))
     suite = root.find("testsuite")
-    assert suite is not None and suite.get("name") == "apps:agent-test" and suite.get("failures") == "1"
+    assert (
+        suite is not None
+        and suite.get("name") == "apps:agent-test"
+        and suite.get("failures") == "1"
+    )
     failure = suite.find("testcase/failure")
-    assert failure is not None and failure.text == "apps:agent-test: layer count is 3\nexpected: 3\nthe image holds: 2"
+    assert (
+        failure is not None
+        and failure.text == "apps:agent-test: layer count is 3\nexpected: 3\nthe image holds: 2"
+    )
 
 
 def test_relative_path() -> None:

@@ -58,7 +58,13 @@ def runner(registries: str = REGISTRIES) -> RuleRunner:
     return make_rule_runner(f"--hostprocess-registries={registries}", query_rules=QUERIES)
 
 
-def write_project(rule_runner: RuleRunner, daemonset: str, *, image_registries: str = "", files: dict[str, str] | None = None) -> None:
+def write_project(
+    rule_runner: RuleRunner,
+    daemonset: str,
+    *,
+    image_registries: str = "",
+    files: dict[str, str] | None = None,
+) -> None:
     rule_runner.write_files(
         {
             "apps/agent/BUILD": IMAGE.format(registries=image_registries) + dedent(daemonset),
@@ -126,11 +132,20 @@ def test_manifest_pins_the_digest_built_in_the_same_run() -> None:
     digest = built_image_digest(rule_runner)
     assert container_image(manifest) == f"registry.example.com/windows/agent@{digest}"
     pod = manifest["spec"]["template"]["spec"]
-    assert pod["securityContext"]["windowsOptions"] == {"hostProcess": True, "runAsUserName": "NT AUTHORITY\\NetworkService"}
+    assert pod["securityContext"]["windowsOptions"] == {
+        "hostProcess": True,
+        "runAsUserName": "NT AUTHORITY\\NetworkService",
+    }
     assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
-    assert pod["nodeSelector"] == {"node.example.com/pool": "edge", "kubernetes.io/os": "windows", "kubernetes.io/arch": "amd64"}
+    assert pod["nodeSelector"] == {
+        "node.example.com/pool": "edge",
+        "kubernetes.io/os": "windows",
+        "kubernetes.io/arch": "amd64",
+    }
     assert manifest["metadata"]["annotations"] == {"org.example/owner": "nodes"}
-    assert files[OUTPUT].startswith(b"# Written by `pants package apps/agent:agent-daemonset`: do not edit.\n")
+    assert files[OUTPUT].startswith(
+        b"# Written by `pants package apps/agent:agent-daemonset`: do not edit.\n"
+    )
 
     # Same inputs, same bytes; a one-script change gives a new digest, and the manifest pins it.
     assert package_daemonset(rule_runner) == files
@@ -150,9 +165,18 @@ def test_one_manifest_per_registry_of_the_image() -> None:
     )
     files = package_daemonset(rule_runner)
     digest = built_image_digest(rule_runner)
-    assert sorted(files) == ["apps.agent/agent-daemonset.company.yaml", "apps.agent/agent-daemonset.mirror.yaml"]
-    assert container_image(assert_valid_yaml(files["apps.agent/agent-daemonset.company.yaml"])) == f"registry.example.com/windows/agent@{digest}"
-    assert container_image(assert_valid_yaml(files["apps.agent/agent-daemonset.mirror.yaml"])) == f"mirror.example.org:5000/windows/agent@{digest}"
+    assert sorted(files) == [
+        "apps.agent/agent-daemonset.company.yaml",
+        "apps.agent/agent-daemonset.mirror.yaml",
+    ]
+    assert (
+        container_image(assert_valid_yaml(files["apps.agent/agent-daemonset.company.yaml"]))
+        == f"registry.example.com/windows/agent@{digest}"
+    )
+    assert (
+        container_image(assert_valid_yaml(files["apps.agent/agent-daemonset.mirror.yaml"]))
+        == f"mirror.example.org:5000/windows/agent@{digest}"
+    )
 
 
 def package_error(rule_runner: RuleRunner) -> str:
@@ -165,17 +189,28 @@ def test_an_image_without_a_registry_is_refused_with_the_fix() -> None:
     rule_runner = runner("{}")
     write_project(rule_runner, 'hostprocess_daemonset(name="agent-daemonset", image=":agent")')
     error = package_error(rule_runner)
-    assert "The `hostprocess_daemonset` target apps/agent:agent-daemonset pins the image apps/agent:agent" in error
+    assert (
+        "The `hostprocess_daemonset` target apps/agent:agent-daemonset pins the image apps/agent:agent"
+        in error
+    )
     assert 'Set `registries=["registry.example.com"]` on apps/agent:agent' in error
     assert "[hostprocess] registries = " in error
 
 
 def test_a_registry_the_image_is_not_published_to_is_refused() -> None:
     rule_runner = runner()
-    write_project(rule_runner, 'hostprocess_daemonset(name="agent-daemonset", image=":agent", registry="@mirror")')
+    write_project(
+        rule_runner,
+        'hostprocess_daemonset(name="agent-daemonset", image=":agent", registry="@mirror")',
+    )
     error = package_error(rule_runner)
-    assert "The `registry` field of the `hostprocess_daemonset` target apps/agent:agent-daemonset is '@mirror'" in error
-    assert "(registry.example.com): choose one of them, or add it to the image's `registries`" in error
+    assert (
+        "The `registry` field of the `hostprocess_daemonset` target apps/agent:agent-daemonset is '@mirror'"
+        in error
+    )
+    assert (
+        "(registry.example.com): choose one of them, or add it to the image's `registries`" in error
+    )
 
 
 @pytest.mark.parametrize(
@@ -194,12 +229,19 @@ def test_a_registry_the_image_is_not_published_to_is_refused() -> None:
         (
             'hostprocess_daemonset(name="agent-daemonset", image=":agent", template="t.yaml")',
             {"apps/agent/t.yaml": "spec:\n  template:\n    spec:\n      hostNetwork: false\n"},
-            ["apps/agent:agent-daemonset", "The template apps/agent/t.yaml cannot be used", "hostNetwork: False`: HostProcess pods must use the node's network"],
+            [
+                "apps/agent:agent-daemonset",
+                "The template apps/agent/t.yaml cannot be used",
+                "hostNetwork: False`: HostProcess pods must use the node's network",
+            ],
         ),
         (
             'hostprocess_daemonset(name="agent-daemonset", image=":agent", template="t.yaml")',
             {"apps/agent/t.yaml": "spec: [\n"},
-            ["The `template` of the `hostprocess_daemonset` target apps/agent:agent-daemonset", "apps/agent/t.yaml is not valid YAML"],
+            [
+                "The `template` of the `hostprocess_daemonset` target apps/agent:agent-daemonset",
+                "apps/agent/t.yaml is not valid YAML",
+            ],
         ),
         (
             'hostprocess_daemonset(name="agent-daemonset", image=":agent", volume_mounts=[{"name": "data", "mountPath": "C:\\\\data"}])',
@@ -208,7 +250,9 @@ def test_a_registry_the_image_is_not_published_to_is_refused() -> None:
         ),
     ],
 )
-def test_problems_found_while_packaging_name_the_target(daemonset: str, files: dict[str, str], fragments: list[str]) -> None:
+def test_problems_found_while_packaging_name_the_target(
+    daemonset: str, files: dict[str, str], fragments: list[str]
+) -> None:
     rule_runner = runner()
     write_project(rule_runner, daemonset, files=files)
     error = package_error(rule_runner)
@@ -219,13 +263,25 @@ def test_problems_found_while_packaging_name_the_target(daemonset: str, files: d
 @pytest.mark.parametrize(
     "field, value, fix",
     [
-        ("run_as_user_name", '"CONTOSO\\\\agent"', "is a domain or local user account, which HostProcess containers cannot run as"),
-        ("run_as_user_name", '"agents@contoso"', "is not a valid local group name (it contains '@')"),
+        (
+            "run_as_user_name",
+            '"CONTOSO\\\\agent"',
+            "is a domain or local user account, which HostProcess containers cannot run as",
+        ),
+        (
+            "run_as_user_name",
+            '"agents@contoso"',
+            "is not a valid local group name (it contains '@')",
+        ),
         ("namespace", '"Kube-System"', "an RFC 1123 label"),
         ("resource_name", '"Agent"', "an RFC 1123 subdomain"),
         ("labels", '{"app": "-x"}', "the value '-x' of label 'app' is invalid"),
         ("selector", '{"app/": "x"}', "the label key 'app/' is invalid"),
-        ("node_selector", '{"pool": "edge pool"}', "the value 'edge pool' of label 'pool' is invalid"),
+        (
+            "node_selector",
+            '{"pool": "edge pool"}',
+            "the value 'edge pool' of label 'pool' is invalid",
+        ),
         ("tolerations", '[{"key": "os", "operator": "In"}]', "use Exists or Equal"),
         ("tolerations", '{"key": "os"}', "use a list of dicts"),
         ("resources", '{"limits": {"memory": "1GB"}}', "is not a Kubernetes quantity"),
@@ -236,13 +292,21 @@ def test_problems_found_while_packaging_name_the_target(daemonset: str, files: d
         ("priority_class", '"Critical"', "an RFC 1123 subdomain"),
     ],
 )
-def test_invalid_fields_are_refused_when_the_build_file_is_read(field: str, value: str, fix: str) -> None:
+def test_invalid_fields_are_refused_when_the_build_file_is_read(
+    field: str, value: str, fix: str
+) -> None:
     rule_runner = runner()
-    write_project(rule_runner, f'hostprocess_daemonset(name="agent-daemonset", image=":agent", {field}={value})')
+    write_project(
+        rule_runner,
+        f'hostprocess_daemonset(name="agent-daemonset", image=":agent", {field}={value})',
+    )
     with pytest.raises(ExecutionError) as e:
         rule_runner.get_target(DAEMONSET)
     error = str(e.value)
-    assert f"The `{field}` field of the `hostprocess_daemonset` target apps/agent:agent-daemonset has the invalid value" in error, error
+    assert (
+        f"The `{field}` field of the `hostprocess_daemonset` target apps/agent:agent-daemonset has the invalid value"
+        in error
+    ), error
     assert fix in error, error
 
 
@@ -251,7 +315,10 @@ def test_an_invalid_target_name_needs_a_resource_name() -> None:
     write_project(rule_runner, 'hostprocess_daemonset(name="agent_daemonset", image=":agent")')
     with pytest.raises(ExecutionError) as e:
         rule_runner.get_target(Address("apps/agent", target_name="agent_daemonset"))
-    assert "unset, it is the target name, which is not a valid Kubernetes name: set `resource_name`" in str(e.value)
+    assert (
+        "unset, it is the target name, which is not a valid Kubernetes name: set `resource_name`"
+        in str(e.value)
+    )
 
 
 def run_interactive(rule_runner: RuleRunner, process: InteractiveProcess) -> tuple[int, str]:
@@ -261,11 +328,15 @@ def run_interactive(rule_runner: RuleRunner, process: InteractiveProcess) -> tup
         return result.exit_code, stdio.get_stdout() + stdio.get_stderr()
 
 
-def test_publish_pushes_the_image_then_writes_the_manifest(anonymous_registry: RegistryServer) -> None:
+def test_publish_pushes_the_image_then_writes_the_manifest(
+    anonymous_registry: RegistryServer,
+) -> None:
     rule_runner = runner(f"{{'ci': {{'address': '{anonymous_registry.host}', 'default': True}}}}")
     write_project(rule_runner, 'hostprocess_daemonset(name="agent-daemonset", image=":agent")')
     field_set = PublishHostProcessDaemonSetFieldSet.create(rule_runner.get_target(DAEMONSET))
-    jobs = rule_runner.request(PublishProcesses, [PublishHostProcessDaemonSetRequest(field_set, ())])
+    jobs = rule_runner.request(
+        PublishProcesses, [PublishHostProcessDaemonSetRequest(field_set, ())]
+    )
     digest = built_image_digest(rule_runner)
     reference = f"{anonymous_registry.host}/windows/agent@{digest}"
     push, write = jobs
@@ -278,14 +349,20 @@ def test_publish_pushes_the_image_then_writes_the_manifest(anonymous_registry: R
 
     # Before the push the record does not show the digest: the manifest is not written.
     code, output = run_interactive(rule_runner, write.process)
-    assert code == 1 and f"does not show {reference} as pushed (its push failed or did not run)" in output, output
+    assert (
+        code == 1
+        and f"does not show {reference} as pushed (its push failed or did not run)" in output
+    ), output
     assert not os.path.exists(written)
 
     code, output = run_interactive(rule_runner, push.process)
     assert code == 0, output
     code, output = run_interactive(rule_runner, write.process)
     assert (code, output) == (0, f"Wrote {written}, pinning {reference}\n")
-    assert sorted(os.listdir(os.path.dirname(written))) == ["agent-daemonset.yaml", "agent.publish.json"]  # no partial file left
+    assert sorted(os.listdir(os.path.dirname(written))) == [
+        "agent-daemonset.yaml",
+        "agent.publish.json",
+    ]  # no partial file left
     with open(written, "rb") as f:
         content = f.read()
     assert container_image(assert_valid_yaml(content)) == reference
@@ -296,8 +373,14 @@ def test_publish_pushes_the_image_then_writes_the_manifest(anonymous_registry: R
 
 def test_publish_of_a_skip_push_image_writes_nothing() -> None:
     rule_runner = runner()
-    write_project(rule_runner, 'hostprocess_daemonset(name="agent-daemonset", image=":agent")', image_registries="skip_push=True,")
+    write_project(
+        rule_runner,
+        'hostprocess_daemonset(name="agent-daemonset", image=":agent")',
+        image_registries="skip_push=True,",
+    )
     field_set = PublishHostProcessDaemonSetFieldSet.create(rule_runner.get_target(DAEMONSET))
-    [job] = rule_runner.request(PublishProcesses, [PublishHostProcessDaemonSetRequest(field_set, ())])
+    [job] = rule_runner.request(
+        PublishProcesses, [PublishHostProcessDaemonSetRequest(field_set, ())]
+    )
     assert job.process is None and job.names == (f"dist/{OUTPUT}",)
     assert "its image apps/agent:agent has `skip_push=True`" in (job.description or "")

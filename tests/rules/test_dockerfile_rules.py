@@ -79,7 +79,9 @@ def build_error(rule_runner: RuleRunner, address: Address) -> str:
     return str(info.value)
 
 
-def test_readme_dockerfile_builds_the_same_layers_as_examples_hello(rule_runner: RuleRunner) -> None:
+def test_readme_dockerfile_builds_the_same_layers_as_examples_hello(
+    rule_runner: RuleRunner,
+) -> None:
     """The README's Dockerfile, as it is, against the hand-written `examples:hello`."""
     files = [
         "examples/BUILD",
@@ -160,11 +162,18 @@ def test_layers_destinations_config_and_build_args(rule_runner: RuleRunner) -> N
     # the built-in base, then one layer per COPY, as Docker does
     assert len(image.image.layers) == 4
     assert layer_names(rule_runner, image, 1) == [
-        "Hives", "Files", "Files/hpc", "Files/hpc/agent", "Files/hpc/agent/bin",
-        "Files/hpc/agent/bin/agent.exe", "Files/hpc/agent/bin/lib", "Files/hpc/agent/bin/lib/helper.dll",
+        "Hives",
+        "Files",
+        "Files/hpc",
+        "Files/hpc/agent",
+        "Files/hpc/agent/bin",
+        "Files/hpc/agent/bin/agent.exe",
+        "Files/hpc/agent/bin/lib",
+        "Files/hpc/agent/bin/lib/helper.dll",
     ]
     assert layer_names(rule_runner, image, 2)[-2:] == [
-        "Files/hpc/agent/conf/dev.yaml", "Files/hpc/agent/conf/prod.yaml",
+        "Files/hpc/agent/conf/dev.yaml",
+        "Files/hpc/agent/conf/prod.yaml",
     ]
     assert layer_names(rule_runner, image, 3)[-1] == "Files/hpc/agent/start-agent.ps1"
     runtime = config(image)["config"]
@@ -180,7 +189,11 @@ def test_layers_destinations_config_and_build_args(rule_runner: RuleRunner) -> N
     ]
     # inference found exactly the files the COPYs name, in the targets that own them
     assert {a.relative_file_path for a in dependencies(rule_runner, address)} == {
-        "bin/agent.exe", "bin/lib/helper.dll", "config/prod.yaml", "config/dev.yaml", "scripts/start.ps1",
+        "bin/agent.exe",
+        "bin/lib/helper.dll",
+        "config/prod.yaml",
+        "config/dev.yaml",
+        "scripts/start.ps1",
     }
 
 
@@ -194,9 +207,18 @@ def test_one_layer_for_all_copies_gives_the_same_files(rule_runner: RuleRunner) 
 
 def test_fields_the_dockerfile_replaces_are_refused(rule_runner: RuleRunner) -> None:
     cases = [
-        ({"entrypoint": '["x.exe"]'}, "sets `dockerfile` and also `entrypoint` (the Dockerfile's ENTRYPOINT)"),
-        ({"env": '{"A": "1"}', "labels": '{"b": "2"}'}, "also `env` (the Dockerfile's ENV), `labels` (the Dockerfile's LABEL)"),
-        ({"base": '"//other:image"'}, "already says what the base is, so the target's `base` field"),
+        (
+            {"entrypoint": '["x.exe"]'},
+            "sets `dockerfile` and also `entrypoint` (the Dockerfile's ENTRYPOINT)",
+        ),
+        (
+            {"env": '{"A": "1"}', "labels": '{"b": "2"}'},
+            "also `env` (the Dockerfile's ENV), `labels` (the Dockerfile's LABEL)",
+        ),
+        (
+            {"base": '"//other:image"'},
+            "already says what the base is, so the target's `base` field",
+        ),
     ]
     for fields, fragment in cases:
         message = build_error(rule_runner, write_agent(rule_runner, **fields))
@@ -221,7 +243,9 @@ def test_refusals_name_the_target_the_file_and_the_line(rule_runner: RuleRunner)
         }
     )
     message = build_error(rule_runner, Address("svc", target_name="run"))
-    assert "The `dockerfile` svc/run.Dockerfile of the `hostprocess_image` target svc:run" in message
+    assert (
+        "The `dockerfile` svc/run.Dockerfile of the `hostprocess_image` target svc:run" in message
+    )
     assert "line 3: `RUN powershell ./a.ps1` is not supported. RUN executes a command" in message
 
     message = build_error(rule_runner, Address("svc", target_name="unowned"))
@@ -329,19 +353,33 @@ def test_tailor_adds_images_beside_hostprocess_dockerfiles(rule_runner: RuleRunn
     owned = AllOwnedSources(["owned/Dockerfile.windows", "windows/probe/probe.ps1"])
     result = rule_runner.request(
         PutativeTargets,
-        [PutativeHostProcessTargetsRequest(("windows/agent", "windows/probe", "linux/web", "owned")), owned],
+        [
+            PutativeHostProcessTargetsRequest(
+                ("windows/agent", "windows/probe", "linux/web", "owned")
+            ),
+            owned,
+        ],
     )
     assert sorted(result, key=lambda t: (t.path, t.name)) == [
         PutativeTarget.for_target_type(
-            HostProcessImageTarget, "windows/agent", "agent", ["Dockerfile.windows"],
+            HostProcessImageTarget,
+            "windows/agent",
+            "agent",
+            ["Dockerfile.windows"],
             kwargs={"dockerfile": "Dockerfile.windows"},
         ),
         PutativeTarget.for_target_type(
-            FilesGeneratorTarget, "windows/agent", "context", ["conf/a.yaml", "hello-world.ps1"],
+            FilesGeneratorTarget,
+            "windows/agent",
+            "context",
+            ["conf/a.yaml", "hello-world.ps1"],
             kwargs={"sources": ("conf/a.yaml", "hello-world.ps1")},
         ),
         PutativeTarget.for_target_type(
-            HostProcessImageTarget, "windows/probe", "probe", ["Dockerfile"],
+            HostProcessImageTarget,
+            "windows/probe",
+            "probe",
+            ["Dockerfile"],
             kwargs={"dockerfile": "Dockerfile"},
         ),
     ]

@@ -71,7 +71,9 @@ def test_bad_field_values_name_target_field_and_value(
     assert "img:img" in message and field in message and value in message, message
 
 
-TAG_FIX = "tags are 1-128 characters of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`."
+TAG_FIX = (
+    "tags are 1-128 characters of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`."
+)
 REPOSITORY_FIX = (
     "repository names are lowercase path components of letters and digits separated by `/`, "
     "with `.`, `_`, `__` or `-` inside components."
@@ -107,7 +109,8 @@ def test_validation_messages_name_target_field_value_and_fix(
 
 
 @pytest.mark.parametrize(
-    "fields", ["image_tags=['" + "a" * 128 + "', '_', 'V1.0-rc_2']", "repository='a.b_c__d-e--f/g9'"]
+    "fields",
+    ["image_tags=['" + "a" * 128 + "', '_', 'V1.0-rc_2']", "repository='a.b_c__d-e--f/g9'"],
 )
 def test_grammar_edges_are_accepted(rule_runner: RuleRunner, fields: str) -> None:
     image_target(rule_runner, fields)
@@ -135,7 +138,11 @@ def test_good_fields_are_accepted(rule_runner: RuleRunner) -> None:
 
 @pytest.mark.parametrize(
     "template, expected",
-    [("{directory}/{name}", "img/img"), ("{name}", "img"), ("team/{parent_directory}-{name}", "team/img-img")],
+    [
+        ("{directory}/{name}", "img/img"),
+        ("{name}", "img"),
+        ("team/{parent_directory}-{name}", "team/img-img"),
+    ],
 )
 def test_repository_default_template(rule_runner: RuleRunner, template: str, expected: str) -> None:
     image_target(rule_runner, "")
@@ -217,10 +224,15 @@ def test_windows_incompatible_paths_are_refused(
     assert any(f"(from img/{name})" in message for name in files)  # the source, to rename it
 
 
-def test_long_paths_warn_with_the_limit(rule_runner: RuleRunner, caplog: pytest.LogCaptureFixture) -> None:
+def test_long_paths_warn_with_the_limit(
+    rule_runner: RuleRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     deep = "/".join(["d" * 40] * 5) + "/file.txt"  # 213 characters: over the 187 budget
     rule_runner.write_files(
-        {"img/BUILD": "files(name='f', sources=['**/*.txt'])\nhostprocess_image(name='img', dependencies=[':f'])", f"img/{deep}": "x"}
+        {
+            "img/BUILD": "files(name='f', sources=['**/*.txt'])\nhostprocess_image(name='img', dependencies=[':f'])",
+            f"img/{deep}": "x",
+        }
     )
     target = rule_runner.get_target(Address("img", target_name="img"))
     with caplog.at_level(logging.WARNING):
@@ -252,7 +264,10 @@ def test_base_cycle_is_named(rule_runner: RuleRunner) -> None:
 
 def test_base_must_be_an_image(rule_runner: RuleRunner) -> None:
     rule_runner.write_files(
-        {"a/BUILD": "files(name='f', sources=['x.txt'])\nhostprocess_image(name='a', base=':f')", "a/x.txt": "x"}
+        {
+            "a/BUILD": "files(name='f', sources=['x.txt'])\nhostprocess_image(name='a', base=':f')",
+            "a/x.txt": "x",
+        }
     )
     error = request_image(rule_runner, "a", "a")
     assert isinstance(error, ImageBuildError)
@@ -261,7 +276,9 @@ def test_base_must_be_an_image(rule_runner: RuleRunner) -> None:
 
 def test_image_in_dependencies_points_to_base(rule_runner: RuleRunner) -> None:
     rule_runner.write_files(
-        {"a/BUILD": "hostprocess_image(name='base')\nhostprocess_image(name='app', dependencies=[':base'])"}
+        {
+            "a/BUILD": "hostprocess_image(name='base')\nhostprocess_image(name='app', dependencies=[':base'])"
+        }
     )
     error = request_image(rule_runner, "a", "app")
     assert isinstance(error, ImageBuildError)
@@ -271,8 +288,10 @@ def test_image_in_dependencies_points_to_base(rule_runner: RuleRunner) -> None:
 @pytest.mark.parametrize(
     "base, shown",
     [
-        ("mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0",
-         "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image@sha256:<digest>"),
+        (
+            "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0",
+            "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image@sha256:<digest>",
+        ),
         ("localhost:5000/team/base", "localhost:5000/team/base@sha256:<digest>"),
     ],
 )
@@ -281,4 +300,9 @@ def test_external_base_must_be_pinned(rule_runner: RuleRunner, base: str, shown:
         image_target(rule_runner, f"base={base!r}")
     [wrapped] = exc.value.wrapped_exceptions
     message = str(wrapped)
-    assert "img:img" in message and "base" in message and shown in message and "skopeo inspect" in message
+    assert (
+        "img:img" in message
+        and "base" in message
+        and shown in message
+        and "skopeo inspect" in message
+    )

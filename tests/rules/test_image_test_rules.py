@@ -21,7 +21,14 @@ import pytest
 from pants.core.goals.package import BuiltPackage
 from pants.core.goals.test import TestResult
 from pants.engine.addresses import Address, Addresses
-from pants.engine.fs import EMPTY_DIGEST, CreateDigest, Digest, DigestContents, FileContent, Snapshot
+from pants.engine.fs import (
+    EMPTY_DIGEST,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    FileContent,
+    Snapshot,
+)
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.process import FallibleProcessResult
 from pants.engine.target import DependenciesRequest, InvalidTargetException
@@ -174,10 +181,14 @@ def rule_runner() -> RuleRunner:
 
 def run_test(rule_runner: RuleRunner, address: Address) -> TestResult:
     field_set = ImageTestFieldSet.create(rule_runner.get_target(address))
-    return rule_runner.request(TestResult, [ImageTestRequest.Batch("hostprocess-test", (field_set,), None)])
+    return rule_runner.request(
+        TestResult, [ImageTestRequest.Batch("hostprocess-test", (field_set,), None)]
+    )
 
 
-def junit_cases(rule_runner: RuleRunner, result: TestResult, address: Address) -> dict[str, str | None]:
+def junit_cases(
+    rule_runner: RuleRunner, result: TestResult, address: Address
+) -> dict[str, str | None]:
     assert result.xml_results is not None
     [content] = rule_runner.request(DigestContents, [result.xml_results.digest])
     assert content.path == junit_report_name(address)
@@ -229,7 +240,9 @@ def test_good_image_passes_every_assertion_kind(rule_runner: RuleRunner) -> None
         "inputs/good/native.yaml: File Existence Test: tool binary",
     ]
     assert list(cases) == expected
-    assert result.stdout.startswith(f"good:good-test: {len(expected)} assertions on the image good:good\n")
+    assert result.stdout.startswith(
+        f"good:good-test: {len(expected)} assertions on the image good:good\n"
+    )
     assert result.stdout.endswith(f"{len(expected)} passed, 0 failed\n")
 
 
@@ -243,7 +256,9 @@ def failures(result: TestResult) -> dict[str, str]:
     return blocks
 
 
-def test_broken_image_fails_each_assertion_with_expected_and_actual(rule_runner: RuleRunner) -> None:
+def test_broken_image_fails_each_assertion_with_expected_and_actual(
+    rule_runner: RuleRunner,
+) -> None:
     result = run_test(rule_runner, BROKEN)
     assert result.exit_code == 1
     failed = failures(result)
@@ -261,11 +276,23 @@ def test_broken_image_fails_each_assertion_with_expected_and_actual(rule_runner:
         "nearest existing paths: C:\\bin\\tool2.exe",
         "container-structure-test: Error examining file in container: lstat /Files/BIN/TOOL.EXE",
     )
-    block("C:\\conf is a directory", "expected: a directory", "the image holds: a file of 13 bytes at C:\\conf")
-    block("C:\\agent.ps1 content matches 'Start-Agent'", "container-structure-test: Expected string 'Start-Agent' not found")
+    block(
+        "C:\\conf is a directory",
+        "expected: a directory",
+        "the image holds: a file of 13 bytes at C:\\conf",
+    )
+    block(
+        "C:\\agent.ps1 content matches 'Start-Agent'",
+        "container-structure-test: Expected string 'Start-Agent' not found",
+    )
     block("C:\\agent.ps1 content matches '(?m)^param'")
-    block(f"C:\\agent.ps1 is {len(AGENT)} bytes", "the image holds: a file of 11 bytes at C:\\agent.ps1")
-    want, have = (hashlib.sha256(content.encode()).hexdigest() for content in (AGENT, "Stop-Agent\n"))
+    block(
+        f"C:\\agent.ps1 is {len(AGENT)} bytes",
+        "the image holds: a file of 11 bytes at C:\\agent.ps1",
+    )
+    want, have = (
+        hashlib.sha256(content.encode()).hexdigest() for content in (AGENT, "Stop-Agent\n")
+    )
     block(
         "C:\\agent.ps1 equals broken/expected/agent.ps1",
         f"expected: the bytes of broken/expected/agent.ps1 ({len(AGENT)} bytes, sha256 {want})",
@@ -295,9 +322,19 @@ def test_broken_image_fails_each_assertion_with_expected_and_actual(rule_runner:
     block("annotation org.opencontainers.image.source is 'repo'", "the image holds: 'elsewhere'")
     block("architecture is 'amd64'", "the image holds: 'arm64'")
     block("layer count is 2", "the image holds: 3")
-    block("inputs/broken/native.yaml: File Existence Test: tool binary", "container-structure-test: Error examining file")
-    passed = {"C:\\agent.ps1 exists", "C:\\agent.ps1 is a file", "C:\\conf exists", "env AGENT_MODE is 'node'", "os is 'windows'",
-              "the config has no os.version or os.features", "the image is a single manifest with no platform"}
+    block(
+        "inputs/broken/native.yaml: File Existence Test: tool binary",
+        "container-structure-test: Error examining file",
+    )
+    passed = {
+        "C:\\agent.ps1 exists",
+        "C:\\agent.ps1 is a file",
+        "C:\\conf exists",
+        "env AGENT_MODE is 'node'",
+        "os is 'windows'",
+        "the config has no os.version or os.features",
+        "the image is a single manifest with no platform",
+    }
     assert len(failed) == 27 - len(passed), sorted(failed)
     assert not passed & set(failed)
     # The same failures, each naming the target, in the JUnit report.
@@ -312,12 +349,27 @@ def test_broken_image_fails_each_assertion_with_expected_and_actual(rule_runner:
 
 
 def good_archive(rule_runner: RuleRunner) -> bytes:
-    built = rule_runner.request(BuiltPackage, [HostProcessImageFieldSet.create(rule_runner.get_target(Address("good", target_name="good")))])
-    [archive] = [fc for fc in rule_runner.request(DigestContents, [built.digest]) if fc.path.endswith(".docker.tar")]
+    built = rule_runner.request(
+        BuiltPackage,
+        [
+            HostProcessImageFieldSet.create(
+                rule_runner.get_target(Address("good", target_name="good"))
+            )
+        ],
+    )
+    [archive] = [
+        fc
+        for fc in rule_runner.request(DigestContents, [built.digest])
+        if fc.path.endswith(".docker.tar")
+    ]
     return archive.content
 
 
-def rewrite_archive(archive: bytes, edit_config: Callable[[dict[str, Any]], None], edit_index_entry: Callable[[dict[str, Any]], None]) -> bytes:
+def rewrite_archive(
+    archive: bytes,
+    edit_config: Callable[[dict[str, Any]], None],
+    edit_index_entry: Callable[[dict[str, Any]], None],
+) -> bytes:
     """The archive with its config edited, and the manifest, index and manifest.json to match."""
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
@@ -353,19 +405,41 @@ def rewrite_archive(archive: bytes, edit_config: Callable[[dict[str, Any]], None
     return out.getvalue()
 
 
-def run_on_archive(rule_runner: RuleRunner, archive: bytes, skip_checks: list[str] | None = None) -> str:
+def run_on_archive(
+    rule_runner: RuleRunner, archive: bytes, skip_checks: list[str] | None = None
+) -> str:
     spec = {
         "target": "good:tampered-test",
         "image": "good:good",
-        "files": [{"path": "C:\\agent.ps1", "exists": True, "type": "file", "matches": [], "size": None}],
+        "files": [
+            {"path": "C:\\agent.ps1", "exists": True, "type": "file", "matches": [], "size": None}
+        ],
         "entrypoint": ["powershell.exe", "-File", "agent.ps1"],
         "os": "windows",
-        "checks": [c for c in ("entrypoint-program", "path-keeps-system32", "no-os-version", "single-manifest") if c not in (skip_checks or [])],
+        "checks": [
+            c
+            for c in (
+                "entrypoint-program",
+                "path-keeps-system32",
+                "no-os-version",
+                "single-manifest",
+            )
+            if c not in (skip_checks or [])
+        ],
     }
-    snapshot = rule_runner.request(Snapshot, [CreateDigest([FileContent("good.docker.tar", archive)])])
+    snapshot = rule_runner.request(
+        Snapshot, [CreateDigest([FileContent("good.docker.tar", archive)])]
+    )
     result = rule_runner.request(
         FallibleProcessResult,
-        [ImageTestProcessRequest(Address("good", target_name="good-test"), snapshot, json.dumps(spec).encode(), EMPTY_DIGEST)],
+        [
+            ImageTestProcessRequest(
+                Address("good", target_name="good-test"),
+                snapshot,
+                json.dumps(spec).encode(),
+                EMPTY_DIGEST,
+            )
+        ],
     )
     return result.stdout.decode()
 
@@ -386,21 +460,36 @@ def test_os_version_injected_into_the_config_fails(rule_runner: RuleRunner) -> N
 
 
 def test_another_os_fails(rule_runner: RuleRunner) -> None:
-    stdout = run_on_archive(rule_runner, rewrite_archive(good_archive(rule_runner), lambda c: c.update(os="linux"), lambda e: None))
-    assert "  FAIL  os is 'windows'  [hostprocess]\n        expected: 'windows'\n        the image holds: 'linux'\n" in stdout, stdout
+    stdout = run_on_archive(
+        rule_runner,
+        rewrite_archive(good_archive(rule_runner), lambda c: c.update(os="linux"), lambda e: None),
+    )
+    assert (
+        "  FAIL  os is 'windows'  [hostprocess]\n        expected: 'windows'\n        the image holds: 'linux'\n"
+        in stdout
+    ), stdout
 
 
 def test_a_platform_in_the_index_fails_the_single_manifest_check(rule_runner: RuleRunner) -> None:
     def add_platform(entry: dict[str, Any]) -> None:
         entry["platform"] = {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.1"}
 
-    stdout = run_on_archive(rule_runner, rewrite_archive(good_archive(rule_runner), lambda c: None, add_platform))
-    assert "  FAIL  the image is a single manifest with no platform  [hostprocess]" in stdout, stdout
+    stdout = run_on_archive(
+        rule_runner, rewrite_archive(good_archive(rule_runner), lambda c: None, add_platform)
+    )
+    assert (
+        "  FAIL  the image is a single manifest with no platform  [hostprocess]" in stdout
+    ), stdout
     assert "has a platform {'os': 'windows'" in stdout
 
 
 def define(rule_runner: RuleRunner, fields: str, image: str = ":good") -> Address:
-    rule_runner.write_files({"defs/BUILD": f"files(name='f', sources=['x.ps1'])\nhostprocess_image_test(name='t', image='{image}', {fields})\n", "defs/x.ps1": "x"})
+    rule_runner.write_files(
+        {
+            "defs/BUILD": f"files(name='f', sources=['x.ps1'])\nhostprocess_image_test(name='t', image='{image}', {fields})\n",
+            "defs/x.ps1": "x",
+        }
+    )
     address = Address("defs", target_name="t")
     rule_runner.get_target(address)
     return address
@@ -426,7 +515,9 @@ def define(rule_runner: RuleRunner, fields: str, image: str = ":good") -> Addres
         ("layer_count=0", "layer_count", "0"),
     ],
 )
-def test_bad_definitions_fail_when_the_build_file_is_read(rule_runner: RuleRunner, fields: str, field: str, value: str) -> None:
+def test_bad_definitions_fail_when_the_build_file_is_read(
+    rule_runner: RuleRunner, fields: str, field: str, value: str
+) -> None:
     with pytest.raises(ExecutionError) as exc:
         define(rule_runner, fields)
     [wrapped] = exc.value.wrapped_exceptions
@@ -438,11 +529,16 @@ def test_bad_definitions_fail_when_the_build_file_is_read(rule_runner: RuleRunne
 @pytest.mark.parametrize(
     "image, expected",
     [
-        ("//nowhere:image", ["nowhere:image", "the `image` field of the `hostprocess_image_test` target defs:t"]),
+        (
+            "//nowhere:image",
+            ["nowhere:image", "the `image` field of the `hostprocess_image_test` target defs:t"],
+        ),
         (":f", ["defs:t", "`image`", "':f'", "is a `files` target, not a `hostprocess_image`"]),
     ],
 )
-def test_image_must_name_a_hostprocess_image(rule_runner: RuleRunner, image: str, expected: list[str]) -> None:
+def test_image_must_name_a_hostprocess_image(
+    rule_runner: RuleRunner, image: str, expected: list[str]
+) -> None:
     address = define(rule_runner, "", image)
     target = rule_runner.get_target(address)
     with pytest.raises(ExecutionError) as exc:
@@ -454,4 +550,6 @@ def test_image_must_name_a_hostprocess_image(rule_runner: RuleRunner, image: str
 
 def test_image_is_a_dependency(rule_runner: RuleRunner) -> None:
     target = rule_runner.get_target(GOOD)
-    assert Address("good", target_name="good") in rule_runner.request(Addresses, [DependenciesRequest(target[ImageTestDependenciesField])])
+    assert Address("good", target_name="good") in rule_runner.request(
+        Addresses, [DependenciesRequest(target[ImageTestDependenciesField])]
+    )

@@ -79,25 +79,45 @@ def test_docker_media_types_zstd_layers_and_labels() -> None:
         }
     )
     files = package(rule_runner, Address("apps/agent", target_name="agent"))
-    assert set(files) >= {"images/agent.image.json", "images/agent.docker.tar", "images/agent/index.json"}
+    assert set(files) >= {
+        "images/agent.image.json",
+        "images/agent.docker.tar",
+        "images/agent/index.json",
+    }
 
     summary = json.loads(files["images/agent.image.json"])
     manifest = json.loads(blob(files, "images/agent", summary["digest"]))
     assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
     assert manifest["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
-    assert [l["mediaType"] for l in manifest["layers"]] == ["application/vnd.docker.image.rootfs.diff.tar.zstd"] * 2
+    assert [l["mediaType"] for l in manifest["layers"]] == [
+        "application/vnd.docker.image.rootfs.diff.tar.zstd"
+    ] * 2
     assert "platform" not in json.dumps(manifest)
 
     index = json.loads(files["images/agent/index.json"])
-    assert [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]] == ["1.0", "latest"]
+    assert [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]] == [
+        "1.0",
+        "latest",
+    ]
     assert {m["digest"] for m in index["manifests"]} == {summary["digest"]}
 
     config = json.loads(blob(files, "images/agent", manifest["config"]["digest"]))
     assert config["config"]["Labels"] == {"org.example.team": "nodes"}
-    user_layer = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob(files, "images/agent", manifest["layers"][1]["digest"]))).read()
+    user_layer = (
+        zstandard.ZstdDecompressor()
+        .stream_reader(io.BytesIO(blob(files, "images/agent", manifest["layers"][1]["digest"])))
+        .read()
+    )
     assert "sha256:" + hashlib.sha256(user_layer).hexdigest() == config["rootfs"]["diff_ids"][1]
     with tarfile.open(fileobj=io.BytesIO(user_layer)) as tar:
-        assert tar.getnames() == ["Hives", "Files", "Files/bin", "Files/bin/agent.exe", "Files/bin/conf", "Files/bin/conf/agent.yaml"]
+        assert tar.getnames() == [
+            "Hives",
+            "Files",
+            "Files/bin",
+            "Files/bin/agent.exe",
+            "Files/bin/conf",
+            "Files/bin/conf/agent.yaml",
+        ]
 
     with tarfile.open(fileobj=io.BytesIO(files["images/agent.docker.tar"])) as tar:
         [entry] = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
@@ -127,10 +147,12 @@ def test_relocated_files_and_gzip_level() -> None:
         assert tar.extractfile("Files/scripts/start.ps1").read() == b"Write-Output start\n"  # type: ignore[union-attr]
     assert set(files) == {"apps/app.image.json", "apps/app/oci-layout", "apps/app/index.json"} | {
         f"apps/app/blobs/sha256/{d.split(':')[1]}"
-        for d in [summary["digest"], summary["config"]["digest"], *(l["digest"] for l in summary["layers"])]
+        for d in [
+            summary["digest"],
+            summary["config"]["digest"],
+            *(l["digest"] for l in summary["layers"]),
+        ]
     }
-
-
 
 
 def test_missing_entrypoint_program_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
@@ -163,7 +185,9 @@ def package_error(rule_runner: RuleRunner, address: Address) -> Exception:
 def test_a_base_the_image_cannot_stand_on_is_reported_on_the_base_field() -> None:
     rule_runner = make_rule_runner()
     rule_runner.write_files(
-        {"img/BUILD": "hostprocess_image(name='parent')\nhostprocess_image(name='child', base=':parent', architecture='arm64')"}
+        {
+            "img/BUILD": "hostprocess_image(name='parent')\nhostprocess_image(name='child', base=':parent', architecture='arm64')"
+        }
     )
     error = package_error(rule_runner, Address("img", target_name="child"))
     assert isinstance(error, ImageBuildError)

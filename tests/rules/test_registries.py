@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from hostprocess.registries import ALL_DEFAULT_REGISTRIES, RegistryConfigError, Registries, RegistryOptions
+from hostprocess.registries import (
+    ALL_DEFAULT_REGISTRIES,
+    Registries,
+    RegistryConfigError,
+    RegistryOptions,
+)
 
 CONFIG = {
     "company": {"address": "registry.example.com", "default": True},
@@ -13,9 +18,13 @@ CONFIG = {
 
 def test_defaults_aliases_and_addresses() -> None:
     registries = Registries.from_dict(CONFIG)
-    assert [r.address for r in registries.resolve((ALL_DEFAULT_REGISTRIES,), owner="x:y")] == ["registry.example.com"]
+    assert [r.address for r in registries.resolve((ALL_DEFAULT_REGISTRIES,), owner="x:y")] == [
+        "registry.example.com"
+    ]
     [ci] = registries.resolve(("@ci",), owner="x:y")
-    assert ci == RegistryOptions("127.0.0.1:5000", "ci", insecure=True, username_env="U", password_env="P")
+    assert ci == RegistryOptions(
+        "127.0.0.1:5000", "ci", insecure=True, username_env="U", password_env="P"
+    )
     [by_address] = registries.resolve(("registry.example.com",), owner="x:y")
     assert by_address.alias == "company"
     [ad_hoc] = registries.resolve(("other.example.org:443",), owner="x:y")
@@ -26,10 +35,16 @@ def test_defaults_aliases_and_addresses() -> None:
     "config, fragments",
     [
         ({"a": {"default": True}}, ["`a`", "needs an `address`"]),
-        ({"a": {"address": "https://registry.example.com"}}, ["`a`", "invalid `address`", "https://registry.example.com"]),
+        (
+            {"a": {"address": "https://registry.example.com"}},
+            ["`a`", "invalid `address`", "https://registry.example.com"],
+        ),
         ({"a": {"address": "r.example.com", "insecur": True}}, ["`a`", "unknown keys", "insecur"]),
         ({"a": {"address": "r.example.com", "default": "yes"}}, ["`a`", "`default`", "'yes'"]),
-        ({"a": {"address": "r.example.com", "username_env": "U"}}, ["`a`", "username_env", "password_env"]),
+        (
+            {"a": {"address": "r.example.com", "username_env": "U"}},
+            ["`a`", "username_env", "password_env"],
+        ),
         ({"a": "r.example.com"}, ["`a`", "must be a dict"]),
     ],
 )
@@ -65,7 +80,13 @@ def test_two_aliases_for_one_address_are_refused(other_address: str) -> None:
     with pytest.raises(RegistryConfigError) as exc:
         Registries.from_dict(config)
     message = str(exc.value)
-    for fragment in ["[hostprocess].registries", "`company`", "`mirror`", repr(other_address), "merge them"]:
+    for fragment in [
+        "[hostprocess].registries",
+        "`company`",
+        "`mirror`",
+        repr(other_address),
+        "merge them",
+    ]:
         assert fragment in message, message
 
 

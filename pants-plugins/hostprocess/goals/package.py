@@ -37,13 +37,13 @@ from pants.engine.target import DependenciesRequest, Target, WrappedTarget, Wrap
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from hostprocess.dockerfile.translate import Plan
 from hostprocess.oci.commands import TOOL_LAYOUT, ArchiveCommand
 from hostprocess.oci.entrypoint import missing_program
 from hostprocess.oci.image import BaseImageError, Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.oci.reference import name_without_tag
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.dockerfile.translate import Plan
 from hostprocess.target_types import (
     AnnotationsField,
     ArchitectureField,

@@ -19,7 +19,6 @@ from hostprocess.oci.registry import RegistryClient
 from hostprocess.oci.types import INDEX_MEDIA_TYPES
 
 
-
 @dataclass(frozen=True)
 class PulledImage:
     reference: str
@@ -36,9 +35,7 @@ def pull_base(
     manifest = client.pull_manifest(reference.repository, reference.digest)
     parsed = json.loads(manifest)
     media_type = parsed.get("mediaType")
-    if media_type in INDEX_MEDIA_TYPES or (
-        media_type is None and "manifests" in parsed
-    ):
+    if media_type in INDEX_MEDIA_TYPES or (media_type is None and "manifests" in parsed):
         raise BaseImageError(_index_message(reference, manifest))
     if manifest_family(parsed) is None:
         raise BaseImageError(f"{reference} is a {media_type!r}, not an image manifest")

@@ -10,13 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pants.engine.fs import (
-    AddPrefix,
-    Digest,
-    GlobMatchErrorBehavior,
-    PathGlobs,
-    Snapshot,
-)
+from pants.engine.fs import AddPrefix, Digest, GlobMatchErrorBehavior, PathGlobs, Snapshot
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 

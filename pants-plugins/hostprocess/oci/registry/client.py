@@ -13,11 +13,7 @@ from pathlib import Path
 
 from hostprocess.oci.auth import Credentials
 from hostprocess.oci.layout_reader import read_layout_image
-from hostprocess.oci.reference import (
-    validate_registry,
-    validate_repository,
-    validate_tag,
-)
+from hostprocess.oci.reference import validate_registry, validate_repository, validate_tag
 from hostprocess.oci.registry.authorizer import Authorizer
 from hostprocess.oci.registry.endpoint import Endpoint
 from hostprocess.oci.registry.progress import ProgressCallback
