@@ -252,6 +252,7 @@ class AnnotationsField(DictStringToStringField):
 
 class ArchitectureField(StringField):
     alias = "architecture"
+    value: str
     default = "amd64"
     valid_choices = ARCHITECTURES
     help = "The CPU architecture recorded in the image config."
@@ -259,6 +260,7 @@ class ArchitectureField(StringField):
 
 class MediaTypesField(StringField):
     alias = "media_types"
+    value: str
     default = "oci"
     valid_choices = tuple(MEDIA_TYPES)
     help = help_text(

@@ -14,8 +14,10 @@ import re
 import stat
 import sys
 from pathlib import Path
+from typing import Any, Dict
 
 import pytest
+from _pytest.fixtures import SubRequest
 
 from hostprocess.oci.auth import (
     Credentials,
@@ -243,7 +245,9 @@ def test_credentials_from_named_environment_variables() -> None:
 def test_find_credentials_prefers_the_named_variables(tmp_path: Path) -> None:
     path = _write_config(tmp_path, {"auths": {HOST: {"auth": _auth("file-user", "file-pass")}}})
     env = {"REG_USER": "env-user", "REG_PASS": "env-pass"}
-    options = dict(username_env="REG_USER", password_env="REG_PASS", config_path=path)
+    options: Dict[str, Any] = dict(
+        username_env="REG_USER", password_env="REG_PASS", config_path=path
+    )
     assert find_credentials(HOST, env=env, **options) == Credentials("env-user", "env-pass")
     assert find_credentials(HOST, env={}, **options) == Credentials("file-user", "file-pass")
     with pytest.raises(ValueError, match="both username_env and password_env"):
@@ -267,7 +271,7 @@ def _skopeo_options(server: RegistryServer, tls_files: TlsFiles, user: str, pass
 
 
 @pytest.fixture(params=["basic", "token"])
-def secured(request: pytest.FixtureRequest) -> tuple:
+def secured(request: SubRequest) -> tuple:
     """(registry, user, password) for the htpasswd-over-TLS and the bearer-token registries."""
     if request.param == "basic":
         return request.getfixturevalue("basic_registry"), BASIC_USER, BASIC_PASSWORD

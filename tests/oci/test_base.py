@@ -104,8 +104,9 @@ def test_base_layer_files_paths(cc0: bytes) -> None:
 
 
 def test_base_layer_files_contents(cc0: bytes) -> None:
-    files = {f.path: f.source for f in base_layer_files(cc0)}
-    assert all(isinstance(source, bytes) for source in files.values())
+    sources = {f.path: f.source for f in base_layer_files(cc0)}
+    files = {path: data for path, data in sources.items() if isinstance(data, bytes)}
+    assert files.keys() == sources.keys()  # every source is in memory, none a file on disk
     assert files["cc0-legalcode.txt"] == cc0
     assert sha256_of(files["License.txt"]) == LICENSE_DIGEST
     hives = [files[f"{HIVE_DIR}/{h}"] for h in HIVES]

@@ -320,7 +320,8 @@ def test_annotations_refused_with_docker() -> None:
 
 @pytest.mark.parametrize("family", ["oci", "docker"])
 def test_empty_annotations_write_no_key(family: str) -> None:
-    for empty in (None, {}):
+    empties: tuple[dict[str, str] | None, ...] = (None, {})
+    for empty in empties:
         manifest = json.loads(_image(media_family=family, annotations=empty).manifest)
         assert "annotations" not in manifest
 

@@ -17,7 +17,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
 import pytest
 from digests import sha256_of
@@ -126,7 +126,7 @@ def test_index_has_one_entry_per_tag(built: Built) -> None:
     assert set(index) == {"schemaVersion", "mediaType", "manifests"}
     assert index["schemaVersion"] == 2
     assert index["mediaType"] == INDEX_MEDIA_TYPE
-    expected = {
+    expected: dict[str, Any] = {
         "mediaType": OCI_MANIFEST,
         "digest": sha256_of(built.image.manifest),
         "size": len(built.image.manifest),

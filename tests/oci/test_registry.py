@@ -464,6 +464,7 @@ def test_concurrent_push_matches_a_sequential_one(
         ]
     assert outcomes[4] == outcomes[1]
     first_counts = outcomes[1][2]
+    assert isinstance(first_counts, PushResult)
     expected_bytes = sum(built.layer_sizes) + len(built.image.config)
     assert (first_counts.blobs_uploaded, first_counts.bytes_uploaded) == (6, expected_bytes)
 

@@ -577,9 +577,9 @@ def test_other_problems_are_not_base_errors(
     chain: Chain, args: Dict[str, Any], message: str
 ) -> None:
     """Only a base the image cannot stand on is a BaseImageError, which the rules report on `base`."""
+    kwargs: Dict[str, Any] = {"architecture": "amd64", "created": 0, **args}
     with pytest.raises(ValueError, match=message) as raised:
-        build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY,
-                    **{"architecture": "amd64", "created": 0, **args})  # fmt: skip
+        build_image(CHILD_RUNTIME, [chain.child_layer], history=CHILD_HISTORY, **kwargs)
     assert not isinstance(raised.value, BaseImageError)
 
 

@@ -16,6 +16,7 @@ import tomli
 from pants.core.target_types import FilesGeneratorTarget
 from pants.core.target_types import rules as core_target_type_rules
 from pants.core.util_rules import source_files
+from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import Target
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
@@ -82,3 +83,10 @@ def tool_rule_runner(
         env_inherit={"PATH", "PYENV_ROOT", "HOME", "PIP_CONFIG_FILE", "SSL_CERT_FILE"},
     )
     return runner
+
+
+def wrapped_error(error: ExecutionError) -> Exception:
+    """The one exception a failed rule raised (Pants wraps it; 2.17 leaves the tuple untyped)."""
+    wrapped: Sequence[Exception] = error.wrapped_exceptions
+    assert len(wrapped) == 1, f"expected one wrapped exception, got {wrapped!r}"
+    return wrapped[0]

@@ -78,7 +78,7 @@ def package_daemonset(rule_runner: RuleRunner, address: Address = DAEMONSET) -> 
     field_set = HostProcessDaemonSetFieldSet.create(rule_runner.get_target(address))
     built = rule_runner.request(BuiltPackage, [field_set])
     contents = rule_runner.request(DigestContents, [built.digest])
-    assert sorted(a.relpath for a in built.artifacts) == sorted(fc.path for fc in contents)
+    assert sorted(a.relpath or "" for a in built.artifacts) == sorted(fc.path for fc in contents)
     return {fc.path: fc.content for fc in contents}
 
 

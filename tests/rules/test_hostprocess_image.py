@@ -16,6 +16,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from hostprocess import register
 from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
 from hostprocess.util_rules.inputs import ImageBuildError, InvalidImagePathError, check_destinations
+from rules.rule_runners import wrapped_error
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_bad_field_values_name_target_field_and_value(
 ) -> None:
     with pytest.raises(ExecutionError) as exc:
         image_target(rule_runner, fields)
-    [wrapped] = exc.value.wrapped_exceptions
+    wrapped = wrapped_error(exc.value)
     # Pants wraps field errors raised while parsing BUILD files in InvalidTargetException.
     assert isinstance(wrapped, InvalidTargetException)
     message = str(wrapped)
@@ -103,7 +104,7 @@ def test_validation_messages_name_target_field_value_and_fix(
 ) -> None:
     with pytest.raises(ExecutionError) as exc:
         image_target(rule_runner, fields)
-    [wrapped] = exc.value.wrapped_exceptions
+    wrapped = wrapped_error(exc.value)
     expected = f"The `{field}` field of the `hostprocess_image` target img:img has the invalid value {value}: {fix}"
     assert expected in str(wrapped), str(wrapped)
 
@@ -180,7 +181,7 @@ def test_files_outside_the_image_directory_are_refused(rule_runner: RuleRunner) 
     target = rule_runner.get_target(Address("img", target_name="img"))
     with pytest.raises(ExecutionError) as exc:
         rule_runner.request(BuiltImage, [HostProcessImageFieldSet.create(target)])
-    [wrapped] = exc.value.wrapped_exceptions
+    wrapped = wrapped_error(exc.value)
     assert isinstance(wrapped, ImageBuildError)
     message = str(wrapped)
     assert "img:img" in message and "`dependencies`" in message
@@ -216,7 +217,7 @@ def test_windows_incompatible_paths_are_refused(
     target = rule_runner.get_target(Address("img", target_name="img"))
     with pytest.raises(ExecutionError) as exc:
         rule_runner.request(BuiltImage, [HostProcessImageFieldSet.create(target)])
-    [wrapped] = exc.value.wrapped_exceptions
+    wrapped = wrapped_error(exc.value)
     assert isinstance(wrapped, InvalidImagePathError)
     assert rule in {problem.rule for problem in wrapped.problems}
     message = str(wrapped)
@@ -245,7 +246,7 @@ def request_image(rule_runner: RuleRunner, spec_path: str, name: str) -> Excepti
     target = rule_runner.get_target(Address(spec_path, target_name=name))
     with pytest.raises(ExecutionError) as exc:
         rule_runner.request(BuiltImage, [HostProcessImageFieldSet.create(target)])
-    [wrapped] = exc.value.wrapped_exceptions
+    wrapped = wrapped_error(exc.value)
     return wrapped
 
 
@@ -298,7 +299,7 @@ def test_image_in_dependencies_points_to_base(rule_runner: RuleRunner) -> None:
 def test_external_base_must_be_pinned(rule_runner: RuleRunner, base: str, shown: str) -> None:
     with pytest.raises(ExecutionError) as exc:
         image_target(rule_runner, f"base={base!r}")
-    [wrapped] = exc.value.wrapped_exceptions
+    wrapped = wrapped_error(exc.value)
     message = str(wrapped)
     assert (
         "img:img" in message

@@ -42,7 +42,7 @@ from hostprocess.goals.image_test import (
 )
 from hostprocess.goals.package import HostProcessImageFieldSet
 from hostprocess.image_test_target import ImageTestDependenciesField
-from rules.rule_runners import tool_rule_runner
+from rules.rule_runners import tool_rule_runner, wrapped_error
 
 SYSTEM_PATH = "C:\\\\Windows\\\\system32;C:\\\\Windows"
 
@@ -520,7 +520,7 @@ def test_bad_definitions_fail_when_the_build_file_is_read(
 ) -> None:
     with pytest.raises(ExecutionError) as exc:
         define(rule_runner, fields)
-    [wrapped] = exc.value.wrapped_exceptions
+    wrapped = wrapped_error(exc.value)
     assert isinstance(wrapped, InvalidTargetException)
     message = str(wrapped)
     assert "defs:t" in message and field in message and value in message, message

@@ -28,7 +28,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from hostprocess.goals import package as package_rules
 from hostprocess.goals.package import HostProcessImageFieldSet
 from hostprocess.util_rules.inputs import ImageBuildError
-from rules.rule_runners import tool_rule_runner
+from rules.rule_runners import tool_rule_runner, wrapped_error
 
 
 def make_rule_runner(*options: str, query_rules: Sequence[QueryRule] = ()) -> RuleRunner:
@@ -178,7 +178,7 @@ def test_missing_entrypoint_program_is_warned_about(caplog: pytest.LogCaptureFix
 def package_error(rule_runner: RuleRunner, address: Address) -> Exception:
     with pytest.raises(ExecutionError) as exc:
         package(rule_runner, address)
-    [wrapped] = exc.value.wrapped_exceptions
+    wrapped = wrapped_error(exc.value)
     return wrapped
 
 

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from pants.core.goals.package import (
     BuiltPackage,
@@ -32,7 +32,7 @@ from pants.engine.fs import (
     PathGlobs,
 )
 from pants.engine.process import ProcessResult
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, Rule, collect_rules, rule
 from pants.engine.target import DependenciesRequest, Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
@@ -414,7 +414,7 @@ def _assemble(
     created: int,
 ) -> Image:
     media_family = field_set.media_types.value
-    annotations = dict(field_set.annotations.value or {})
+    annotations: dict[str, str] = dict(field_set.annotations.value or {})
     if annotations and media_family != "oci":
         raise ImageBuildError(
             f"The `hostprocess_image` target {field_set.address} sets `annotations`, which Docker "
@@ -525,5 +525,5 @@ async def package_hostprocess_image(
     return BuiltPackage(output, tuple(artifacts))
 
 
-def rules():
+def rules() -> Iterable[Rule | UnionRule]:
     return (*collect_rules(), UnionRule(PackageFieldSet, HostProcessImageFieldSet))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterable
 
 from pants.base.build_root import BuildRoot
 from pants.core.goals.package import OutputPathField
@@ -22,8 +23,9 @@ from pants.core.goals.publish import (
 from pants.core.util_rules.distdir import DistDir
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import AddPrefix, Digest, MergeDigests
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 
 from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet, base_target
@@ -172,5 +174,5 @@ async def push_hostprocess_image(
     return PublishProcesses(jobs)
 
 
-def rules():
+def rules() -> Iterable[Rule | UnionRule]:
     return (*collect_rules(), *PublishHostProcessImageFieldSet.rules())

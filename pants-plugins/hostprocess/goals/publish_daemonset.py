@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterable
 
 from pants.base.build_root import BuildRoot
 from pants.core.goals.package import OutputPathField
@@ -24,8 +25,9 @@ from pants.core.goals.publish import (
 from pants.core.util_rules.distdir import DistDir
 from pants.core.util_rules.system_binaries import BashBinary, CpBinary, MkdirBinary, MvBinary
 from pants.engine.process import InteractiveProcess
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.target import WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionRule
 
 from hostprocess.deploy_target_types import DaemonSetImageField
 from hostprocess.goals.package_daemonset import (
@@ -170,5 +172,5 @@ async def publish_hostprocess_daemonset(
     )
 
 
-def rules():
+def rules() -> Iterable[Rule | UnionRule]:
     return (*collect_rules(), *PublishHostProcessDaemonSetFieldSet.rules())

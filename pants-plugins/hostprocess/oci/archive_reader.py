@@ -13,7 +13,7 @@ import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Collection, Iterator
+from typing import IO, Any, Collection, Iterator, cast
 
 FILES_PREFIX = "Files/"
 WHITEOUT_PREFIX = ".wh."
@@ -98,11 +98,12 @@ def _open_layer(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     if head.startswith(_ZSTD_MAGIC):
         import zstandard  # only zstd images need it
 
-        return zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[no-any-return]
+        return zstandard.ZstdDecompressor().stream_reader(raw)
     if head.startswith(_GZIP_MAGIC):
         import gzip
 
-        return gzip.GzipFile(fileobj=raw)
+        # GzipFile reads bytes like any IO[bytes]; typeshed only declares it a BufferedIOBase.
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw))
     return raw
 
 

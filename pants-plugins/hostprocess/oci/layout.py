@@ -88,7 +88,7 @@ def fail_on_walk_error(error: OSError) -> None:
 
 def _layout_entries(layout: Path) -> list[str]:
     """Every path under `layout`, relative and sorted so directories precede their contents."""
-    paths = []
+    paths: list[str] = []
     for dirpath, dirnames, filenames in os.walk(layout, onerror=fail_on_walk_error):
         dirnames.sort()
         rel = Path(dirpath).relative_to(layout)

@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from pants.backend.python.subsystems.setup import PythonSetup
 from pants.backend.python.target_types import EntryPoint
@@ -36,7 +36,7 @@ from pants.engine.fs import (
 )
 from pants.engine.internals.graph import Owners, OwnersRequest
 from pants.engine.process import FallibleProcessResult
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, Rule, collect_rules, rule
 from pants.engine.target import (
     FieldSet,
     HydratedSources,
@@ -246,7 +246,7 @@ async def infer_dockerfile_dependencies(
     )
 
 
-def nearest(owners: Sequence[Address], exclude: Address) -> list[Address]:
+def nearest(owners: Iterable[Address], exclude: Address) -> list[Address]:
     """The owners declared closest to the file: a `files` target beside the Dockerfile, not
     one far up the tree that globs everything (several at the same depth are all kept)."""
     candidates = [a for a in owners if a != exclude]
@@ -398,7 +398,7 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
     return DockerfileLayers(tuple(layers), tuple(label for label, _ in groups))
 
 
-def rules():
+def rules() -> Iterable[Rule | UnionRule]:
     return (
         *collect_rules(),
         UnionRule(InferDependenciesRequest, InferDockerfileDependencies),

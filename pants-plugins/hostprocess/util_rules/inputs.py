@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import Digest, MergeDigests, RemovePrefix, Snapshot
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, Rule, collect_rules, rule
 from pants.engine.target import (
     Dependencies,
     DependenciesRequest,
@@ -27,6 +27,7 @@ from pants.engine.target import (
     Target,
     Targets,
 )
+from pants.engine.unions import UnionRule
 
 from hostprocess.oci.paths import (
     WindowsPathError,
@@ -206,5 +207,5 @@ async def collect_layer_inputs(request: LayerInputsRequest) -> LayerInputs:
     return LayerInputs(merged, destinations, tuple(source_names))
 
 
-def rules():
+def rules() -> Iterable[Rule | UnionRule]:
     return collect_rules()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Iterable
 
 from pants.engine.fs import AddPrefix, Digest, GlobMatchErrorBehavior, PathGlobs, Snapshot
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import Get, Rule, collect_rules, rule
+from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from hostprocess.oci.commands import (
@@ -108,5 +110,5 @@ async def build_files_layer(
     return await _build_layer(command, tree, request.description)
 
 
-def rules():
+def rules() -> Iterable[Rule | UnionRule]:
     return collect_rules()

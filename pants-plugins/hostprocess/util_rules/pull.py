@@ -8,10 +8,12 @@ first build, the base comes from the cache (local or remote) without touching th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import Digest
-from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.rules import Get, Rule, collect_rules, rule
+from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
@@ -65,5 +67,5 @@ async def pull_external_base(
     return ExternalBase(image, output.blobs)
 
 
-def rules():
+def rules() -> Iterable[Rule | UnionRule]:
     return collect_rules()
