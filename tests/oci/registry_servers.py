@@ -33,10 +33,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hostprocess.oci.base import base_layer_files
-from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
-from hostprocess.oci.layer import LayerFile, write_layer
-from hostprocess.oci.layout import blob_path, layout_files
+from hostprocess.oci.image import Image, RuntimeConfig, build_image
+from hostprocess.oci.layer import LayerFile
+from hostprocess.oci.layout import layout_files
 from hostprocess.oci.types import Compression
+from oci.layer_blobs import write_layer_blob
 from system_tools import system_tool
 
 BASIC_USER, BASIC_PASSWORD = "alice", "basic-secret-Pa55"
@@ -576,9 +577,12 @@ def build_layout(
 ) -> BuiltImage:
     """The built-in base layer plus one layer of each of `app_layers`, as an OCI layout."""
     (directory / "blobs" / "sha256").mkdir(parents=True)
-    base = _write_layer(directory, base_layer_files(cc0), base=True, compression=Compression.GZIP)
+    base = write_layer_blob(
+        directory, base_layer_files(cc0), base=True, compression=Compression.GZIP
+    )
     apps = [
-        _write_layer(directory, files, base=False, compression=compression) for files in app_layers
+        write_layer_blob(directory, files, base=False, compression=compression)
+        for files in app_layers
     ]
     image = build_image(
         RuntimeConfig(entrypoint=["powershell.exe", "./hello.ps1"]),
@@ -590,24 +594,6 @@ def build_layout(
     for rel, data in layout_files(image, tags).items():
         (directory / rel).write_bytes(data)
     return BuiltImage(directory, image, tuple(tags), tuple(layer.size for layer in [base, *apps]))
-
-
-def _write_layer(
-    directory: Path, files: Sequence[LayerFile], *, base: bool, compression: Compression
-) -> Layer:
-    partial = directory / "layer.partial"
-    with open(partial, "wb") as out:
-        digests = write_layer(
-            files,
-            out,
-            base=base,
-            compression=compression,
-            level=compression.default_level,
-            mtime=0,
-            threads=1,
-        )
-    os.replace(partial, directory / blob_path(digests.digest))
-    return Layer(digests.digest, digests.size, digests.diff_id, compression)
 
 
 # --- fixtures ---------------------------------------------------------------------------------

@@ -33,9 +33,10 @@ from hostprocess.oci.image import (
     image_from_manifest,
     merge_runtime,
 )
-from hostprocess.oci.layer import LayerFile, write_layer
+from hostprocess.oci.layer import LayerFile
 from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.oci.types import Compression
+from oci.layer_blobs import write_layer_blob
 from system_tools import run_tool, system_tool
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -106,23 +107,11 @@ class Chain:
 def _write(
     blobs: Path, files: Sequence[LayerFile], *, base: bool, compression: Compression
 ) -> Layer:
-    partial = blobs / "layer.partial"
-    with open(partial, "wb") as out:
-        digests = write_layer(
-            files,
-            out,
-            base=base,
-            compression=compression,
-            level=compression.default_level,
-            mtime=0,
-            threads=1,
-        )
-    target = blobs / blob_path(digests.digest)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial.replace(target)
-    data = target.read_bytes()
-    assert sha256_of(data) == digests.digest and len(data) == digests.size
-    return Layer(digests.digest, digests.size, digests.diff_id, compression)
+    """A layer blob, checked against the digest and size that the writer reported."""
+    layer = write_layer_blob(blobs, files, base=base, compression=compression)
+    data = (blobs / blob_path(layer.digest)).read_bytes()
+    assert sha256_of(data) == layer.digest and len(data) == layer.size
+    return layer
 
 
 @pytest.fixture(scope="module")
