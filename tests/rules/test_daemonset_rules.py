@@ -28,6 +28,7 @@ from hostprocess.goals.publish_daemonset import (
     PublishHostProcessDaemonSetFieldSet,
     PublishHostProcessDaemonSetRequest,
 )
+from rules.agent_project import START_SCRIPT, agent_build
 from rules.test_package_rules import make_rule_runner
 
 pytest.register_assert_rewrite("oci.registry_servers")
@@ -40,16 +41,6 @@ QUERIES = (
     QueryRule(PublishProcesses, [PublishHostProcessDaemonSetRequest]),
 )
 REGISTRIES = "{'company': {'address': 'registry.example.com', 'default': True}, 'mirror': {'address': 'mirror.example.org:5000'}}"
-IMAGE = """
-files(name="scripts", sources=["start.ps1"])
-hostprocess_image(
-    name="agent",
-    dependencies=[":scripts"],
-    entrypoint=["powershell.exe", "-File", "start.ps1"],
-    repository="windows/agent",
-    {registries}
-)
-"""
 DAEMONSET = Address("apps/agent", target_name="agent-daemonset")
 OUTPUT = "apps.agent/agent-daemonset.yaml"
 
@@ -67,8 +58,8 @@ def write_project(
 ) -> None:
     rule_runner.write_files(
         {
-            "apps/agent/BUILD": IMAGE.format(registries=image_registries) + dedent(daemonset),
-            "apps/agent/start.ps1": "Write-Output 'agent started'\r\n",
+            "apps/agent/BUILD": agent_build(image_registries) + dedent(daemonset),
+            "apps/agent/start.ps1": START_SCRIPT,
             **(files or {}),
         }
     )

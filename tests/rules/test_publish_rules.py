@@ -17,20 +17,11 @@ from hostprocess.goals.publish import (
     PublishHostProcessImageFieldSet,
     PublishHostProcessImageRequest,
 )
+from rules.agent_project import START_SCRIPT, agent_build
 from rules.test_package_rules import make_rule_runner
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nnot really a certificate\n-----END CERTIFICATE-----\n"
 IMAGE = Address("apps/agent", target_name="agent")
-BUILD = """
-files(name="scripts", sources=["start.ps1"])
-hostprocess_image(
-    name="agent",
-    dependencies=[":scripts"],
-    entrypoint=["powershell.exe", "-File", "start.ps1"],
-    repository="windows/agent",
-    image_tags=["v1"],
-)
-"""
 
 
 def _runner(ca_cert: str) -> RuleRunner:
@@ -41,8 +32,8 @@ def _runner(ca_cert: str) -> RuleRunner:
     )
     rule_runner.write_files(
         {
-            "apps/agent/BUILD": BUILD,
-            "apps/agent/start.ps1": "Write-Output 'agent started'\r\n",
+            "apps/agent/BUILD": agent_build('image_tags=["v1"],'),
+            "apps/agent/start.ps1": START_SCRIPT,
             "certs/ca.pem": CA_PEM,
         }
     )
