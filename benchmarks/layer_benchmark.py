@@ -28,19 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# Run directly rather than by Pants, so build-support/ (a source root) is not on the path.
+sys.path.insert(0, str(REPO / "build-support"))
+from repo_copy import copy_entries  # noqa: E402
+
 WORK = REPO / "benchmarks" / ".work"
 SMALL_FILES = 2000
 LARGE_FILES = 4
-REPO_ENTRIES = (
-    "pants",
-    "pants.toml",
-    "build-support",  # pants.toml's reader, which ./pants runs
-    "BUILD",
-    "LICENSE",
-    "cc0-legalcode.txt",
-    "3rdparty",
-    "pants-plugins",
-)
 
 
 @dataclass(frozen=True)
@@ -105,12 +99,7 @@ def tool_python() -> Path:
 
 def pants_checkout(checkout: Path) -> Path:
     """A copy of the repo with an image target over bench/tree (keeps this build root clean)."""
-    for entry in REPO_ENTRIES:
-        src = REPO / entry
-        if src.is_dir():
-            shutil.copytree(src, checkout / entry)
-        else:
-            shutil.copy2(src, checkout / entry)
+    copy_entries(REPO, checkout)
     (checkout / "bench/BUILD").write_text(
         'files(name="tree", sources=["tree/**/*"])\n'
         'hostprocess_image(name="bench", dependencies=[":tree"], entrypoint=["tree/bin/tool0.exe"])\n'

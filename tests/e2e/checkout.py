@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +14,8 @@ from typing import Any, Mapping, Union
 
 import pytest
 
-REPO_ENTRIES = (
-    "pants",
-    "pants.toml",
-    "build-support",  # pants.toml's reader, which ./pants runs
-    "BUILD",
-    "LICENSE",
-    "cc0-legalcode.txt",
-    "3rdparty",
-    "pants-plugins",
-    "examples",
-)
+from repo_copy import PANTS_ENTRIES, copy_entries
+
 # Everything after this line of a checkout's pants.toml was written by `Checkout.set_registries`.
 REGISTRIES_MARKER = "# --- [hostprocess.registries] written by the end-to-end tests ---"
 
@@ -74,14 +64,9 @@ def _toml_value(value: Union[str, bool]) -> str:
 
 
 def copy_repo(dest: Path) -> Checkout:
-    source = Path.cwd()
+    """A checkout of the repository under test (the working directory), with its examples."""
     dest.mkdir(parents=True)
-    for entry in REPO_ENTRIES:
-        src = source / entry
-        if src.is_dir():
-            shutil.copytree(src, dest / entry, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / entry)
+    copy_entries(Path.cwd(), dest, (*PANTS_ENTRIES, "examples"))
     return Checkout(dest)
 
 
