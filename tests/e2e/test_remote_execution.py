@@ -11,8 +11,10 @@ the good outputs untouched.
 Evidence that our processes ran remotely: Pants' `--stats-log` counters (every process Pants
 runs on this machine counts in `local_execution_requests`, which must stay 0, while
 `remote_execution_success` counts at least one execution per process of ours that the log
-reports completed), and the worker's CAS, which holds each image archive (an output of our
-archive process that no process reads, so only the worker can have put it there).
+reports completed), and the worker's CAS, which holds hello's archives and every layer of
+node-agent, outputs of our processes that no other process reads (so that no client
+upload can have put them there). The local build runs with the local cache off as well, so
+it really builds everything here.
 
 `examples/node-agent`'s dashboards layer holds a zip made by Pants' `archive`, which records
 the sandbox's file times: wherever it is rebuilt, that zip (and so that layer and the image
