@@ -142,3 +142,20 @@ def test_a_failed_install_is_one_clear_failure_with_the_log(build_root: BuildRoo
     assert result.returncode == 1 and "pants ran" not in result.stdout
     assert "E: Unable to locate package pkg-two" in result.stderr
     assert "installing pkg-one pkg-two failed (full log: " in result.stderr
+
+
+def test_a_file_entry_is_missing_until_the_file_exists(build_root: BuildRoot) -> None:
+    """An absolute path in the list names a file a package ships (e.g. a jar), not a program."""
+    needed = build_root.root / "usr-share" / "server.jar"
+    tools = build_root.root / "tests" / "system-tools.txt"
+    tools.write_text(f"{needed}  pkg-three\n")
+    missing = build_root.pants("test", "::", uid=1000)
+    assert missing.returncode == 1 and "pants ran" not in missing.stdout
+    assert f"the tests need {needed}, which are not installed" in missing.stderr
+    assert "\n  sudo apt-get install -y --no-install-recommends pkg-three\n" in missing.stderr
+
+    needed.parent.mkdir()
+    needed.touch()
+    present = build_root.pants("test", "::", uid=1000)
+    assert present.returncode == 0, present.stderr
+    assert build_root.apt_calls() == [] and present.stdout == "pants ran: test ::\n"
