@@ -16,13 +16,9 @@ printed (`./pants test --test-output=all` shows them for a passing run).
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import re
-import tarfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -30,19 +26,17 @@ from typing import Iterator
 import pytest
 
 from e2e.buildgrid import BuildGrid
+from e2e.builds import (
+    COMPLETED,
+    COUNTER,
+    IMAGES,
+    OUR_PROCESS,
+    TARGETS,
+    differences_beyond_zip_timestamps,
+    dist_files,
+)
 from e2e.checkout import Checkout, copy_repo, load_json
 
-TARGETS = ("examples:hello", "examples/node-agent:node-agent")
-IMAGES = ("examples/hello", "examples.node-agent/node-agent")  # output paths under dist/
-# Descriptions of the processes our rules run (util_rules/tool.py, layers.py, pull.py and
-# goals/package.py). Everything else in a build is Pants' own (interpreter discovery, zip...).
-OUR_PROCESS = re.compile(
-    r"^(Building \d+ requirements? for hostprocess_tool\.pex"
-    r"|Building the HostProcess base layer"
-    r"|Building the (files )?layer "
-    r"|Writing the (oci|docker)-archive of "
-    r"|Pulling the base image )"
-)
 # Pants runs a cacheable process locally while it asks the remote cache (speculation, no
 # delay): on a busy machine the local run of a fast process can finish first. For our
 # processes that changes nothing (same bytes), but Pants' `archive` zip stores the sandbox's
@@ -52,8 +46,6 @@ ATTEMPTS = 3
 
 LOOKUP = re.compile(r"\b(Starting|Canceled): Remote cache lookup for: (.*)$")
 OUTCOME = re.compile(r'remote cache (hit|miss) for: "((?:[^"\\]|\\.)*)"')
-COMPLETED = re.compile(r"\[INFO\] Completed: (.*)$")
-COUNTER = re.compile(r"^  ([a-z_]+): (\d+)$")
 
 
 @dataclass
@@ -179,57 +171,6 @@ def package(checkout: Checkout, name: str, logs: Path, *options: str) -> Build:
             f"{name}: ./pants package failed ({result.returncode}); full log {log}:\n{result.stdout[-6000:]}"
         )
     return Build.parse(name, seconds, log)
-
-
-def dist_files(checkout: Checkout, prefix: str = "") -> dict[str, str]:
-    return {
-        str(path.relative_to(checkout.dist)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(checkout.dist.rglob("*"))
-        if path.is_file() and str(path.relative_to(checkout.dist)).startswith(prefix)
-    }
-
-
-def layer_members(layout: Path, digest: str) -> dict[str, bytes]:
-    with tarfile.open(layout / "blobs" / "sha256" / digest.split(":")[1], "r:*") as tar:
-        return {m.name: (tar.extractfile(m).read() if m.isfile() else b"") for m in tar.getmembers()}  # type: ignore[union-attr]
-
-
-def zip_entries(data: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return {info.filename: archive.read(info) for info in archive.infolist()}
-
-
-def differences_beyond_zip_timestamps(
-    expected: Checkout, actual: Checkout, output: str
-) -> list[str]:
-    """Compare two builds of one image layer by layer. A layer may differ only where it holds a
-    zip whose entries (names and bytes) are the same: Pants' `archive` writes the sandbox's
-    mtimes into zips it builds, so a zip rebuilt later differs in its timestamps alone.
-    Returns what differs beyond that (nothing, if the builds agree)."""
-    before, after = load_json(expected.dist / f"{output}.image.json"), load_json(
-        actual.dist / f"{output}.image.json"
-    )
-    problems = []
-    if len(before["layers"]) != len(after["layers"]):
-        return [f"{output}: {len(before['layers'])} layers before, {len(after['layers'])} now"]
-    for n, (old, new) in enumerate(zip(before["layers"], after["layers"])):
-        if old["digest"] == new["digest"]:
-            continue
-        old_members = layer_members(expected.dist / output, old["digest"])
-        new_members = layer_members(actual.dist / output, new["digest"])
-        if list(old_members) != list(new_members):
-            problems.append(
-                f"{output} layer {n}: entries {list(old_members)} became {list(new_members)}"
-            )
-            continue
-        for name in old_members:
-            if old_members[name] == new_members[name]:
-                continue
-            if not name.endswith(".zip") or zip_entries(old_members[name]) != zip_entries(
-                new_members[name]
-            ):
-                problems.append(f"{output} layer {n}: the content of {name} changed")
-    return problems
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ only that; `examples:hello` is compared byte for byte, every file.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +31,8 @@ from typing import Iterator
 
 import pytest
 
-from e2e.checkout import Checkout, copy_repo, load_json
-from e2e.reapi_worker import RemoteWorker, metadata_headers
-from e2e.test_remote_cache import (
+from e2e.builds import (
+    COMPLETED,
     COUNTER,
     IMAGES,
     OUR_PROCESS,
@@ -42,8 +40,8 @@ from e2e.test_remote_cache import (
     differences_beyond_zip_timestamps,
     dist_files,
 )
-
-COMPLETED = re.compile(r"\[INFO\] Completed: (.*)$")
+from e2e.checkout import Checkout, copy_repo, load_json
+from e2e.reapi_worker import RemoteWorker, metadata_headers
 
 
 @dataclass
