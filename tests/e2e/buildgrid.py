@@ -14,10 +14,10 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
+
+from e2e.loopback_service import LoopbackService
 
 REQUIREMENTS = Path("3rdparty/python/buildgrid-requirements.txt")
 PYTHON_VERSION = (3, 12)
@@ -87,17 +87,11 @@ def _install(venv: Path, requirements: Path) -> None:
         )
 
 
-class BuildGrid:
+class BuildGrid(LoopbackService):
     """`bgd server start` serving CAS, ByteStream and ActionCache (no execution) on loopback."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.address = f"grpc://127.0.0.1:{self.port}"
-        self.log = root / "bgd.log"
+        super().__init__("BuildGrid", root, "bgd.log")
         self.config = root / "bgd.yml"
         self.config.write_text(
             "description: hostprocess remote cache test\n"
@@ -128,35 +122,6 @@ class BuildGrid:
             "      - !bytestream\n"
             "        storage: *cas\n"
         )
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        bgd = bgd_command()
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [str(bgd), "server", "start", str(self.config)], stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError(
-            f"BuildGrid did not start on port {self.port}:\n{self.log.read_text()}"
-        )
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=20)
-        self.process = None
+        self.launch([str(bgd_command()), "server", "start", str(self.config)], STARTUP_SECONDS)

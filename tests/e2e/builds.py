@@ -28,6 +28,27 @@ COMPLETED = re.compile(r"\[INFO\] Completed: (.*)$")
 COUNTER = re.compile(r"^  ([a-z_]+): (\d+)$")
 
 
+def stats_counters(log: str) -> dict[str, int]:
+    """The counters `--stats-log` prints at the end of a Pants run."""
+    counters: dict[str, int] = {}
+    in_counters = False
+    for line in log.splitlines():
+        if line.endswith("[INFO] Counters:"):
+            in_counters = True
+            continue
+        counter = COUNTER.match(line) if in_counters else None
+        if counter:
+            counters[counter.group(1)] = int(counter.group(2))
+        else:
+            in_counters = False
+    return counters
+
+
+def completed_processes(log: str) -> list[str]:
+    """The processes the log reports "Completed:", which Pants prints for those that ran here."""
+    return [done.group(1) for done in map(COMPLETED.search, log.splitlines()) if done]
+
+
 def dist_files(checkout: Checkout, prefix: str = "") -> dict[str, str]:
     return {
         str(path.relative_to(checkout.dist)): hashlib.sha256(path.read_bytes()).hexdigest()

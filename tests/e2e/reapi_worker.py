@@ -15,12 +15,11 @@ import base64
 import fcntl
 import hashlib
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 from e2e.buildgrid import cache_dir
+from e2e.loopback_service import LoopbackService
 
 SERVER_JAR = Path("/usr/share/bazel/A-server.jar")
 SOURCES = Path(
@@ -91,7 +90,7 @@ def worker_classes() -> Path:
     return classes
 
 
-class RemoteWorker:
+class RemoteWorker(LoopbackService):
     """One RemoteWorker process: the REAPI server and its only worker.
 
     It runs actions unsandboxed, in fresh directories under `work/`: the test machine is the
@@ -100,59 +99,27 @@ class RemoteWorker:
     listen-address option); the client only ever uses 127.0.0.1."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.address = f"grpc://127.0.0.1:{self.port}"
+        super().__init__("The remote worker", root, "worker.log")
         self.cas = root / "cas"
-        self.log = root / "worker.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         classes = worker_classes()
         (self.root / "work").mkdir(exist_ok=True)
         self.cas.mkdir(exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    "java",
-                    "-cp",
-                    f"{classes}:{SERVER_JAR}",
-                    MAIN_CLASS,
-                    f"--listen_port={self.port}",
-                    f"--work_path={self.root / 'work'}",
-                    f"--cas_path={self.cas}",
-                ],
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + STARTUP_SECONDS
         ready = f"Starting gRPC server on port {self.port}"
-        while time.monotonic() < deadline and self.process.poll() is None:
-            if ready in self.log.read_text(errors="replace"):
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.3)
-        self.stop()
-        raise AssertionError(
-            f"The remote worker did not start on port {self.port}:\n{self.log.read_text()}"
+        self.launch(
+            [
+                "java",
+                "-cp",
+                f"{classes}:{SERVER_JAR}",
+                MAIN_CLASS,
+                f"--listen_port={self.port}",
+                f"--work_path={self.root / 'work'}",
+                f"--cas_path={self.cas}",
+            ],
+            STARTUP_SECONDS,
+            ready=lambda: ready in self.log.read_text(errors="replace"),
         )
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=20)
-        self.process = None
 
     def has_blob(self, digest: str) -> bool:
         """Whether the worker's CAS holds the blob `sha256:<hex>` (its layout: cas/<hex[:2]>/<hex>)."""

@@ -27,13 +27,13 @@ import pytest
 
 from e2e.buildgrid import BuildGrid
 from e2e.builds import (
-    COMPLETED,
-    COUNTER,
     IMAGES,
     OUR_PROCESS,
     TARGETS,
+    completed_processes,
     differences_beyond_zip_timestamps,
     dist_files,
+    stats_counters,
 )
 from e2e.checkout import Checkout, copy_repo, load_json
 
@@ -62,20 +62,10 @@ class Build:
 
     @classmethod
     def parse(cls, name: str, seconds: float, log: Path) -> "Build":
-        counters: dict[str, int] = {}
+        text = log.read_text()
         lookups: list[str] = []
         outcomes: dict[str, str] = {}
-        completed: list[str] = []
-        in_counters = False
-        for line in log.read_text().splitlines():
-            if line.endswith("[INFO] Counters:"):
-                in_counters = True
-                continue
-            counter = COUNTER.match(line) if in_counters else None
-            if counter:
-                counters[counter.group(1)] = int(counter.group(2))
-                continue
-            in_counters = False
+        for line in text.splitlines():
             lookup = LOOKUP.search(line)
             if lookup:
                 if lookup.group(1) == "Starting":
@@ -86,11 +76,9 @@ class Build:
             outcome = OUTCOME.search(line)
             if outcome:
                 outcomes[outcome.group(2).replace('\\"', '"')] = outcome.group(1)
-                continue
-            done = COMPLETED.search(line)
-            if done:
-                completed.append(done.group(1))
-        return cls(name, seconds, log, counters, lookups, outcomes, completed)
+        return cls(
+            name, seconds, log, stats_counters(text), lookups, outcomes, completed_processes(text)
+        )
 
     def ours(self) -> list[str]:
         return sorted({d for d in self.lookups if OUR_PROCESS.match(d)})
@@ -196,6 +184,10 @@ def remote_options(server: BuildGrid, *, write: bool) -> tuple[str, ...]:
         "--remote-cache-read",
         "--remote-cache-write" if write else "--no-remote-cache-write",
         f"--remote-store-address={server.address}",
+        # Pants gives a cache call 1.5 s by default and counts a slower one as a read miss or a
+        # write error; on a 2-core machine that also runs other e2e builds, BuildGrid's answer
+        # can take longer than that, which would fail the counts below for no fault of ours.
+        "--remote-cache-rpc-timeout-millis=30000",
     )
 
 

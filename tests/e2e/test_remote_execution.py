@@ -32,13 +32,13 @@ from typing import Iterator
 import pytest
 
 from e2e.builds import (
-    COMPLETED,
-    COUNTER,
     IMAGES,
     OUR_PROCESS,
     TARGETS,
+    completed_processes,
     differences_beyond_zip_timestamps,
     dist_files,
+    stats_counters,
 )
 from e2e.checkout import Checkout, copy_repo, load_json
 from e2e.reapi_worker import RemoteWorker, metadata_headers
@@ -64,21 +64,8 @@ def package(checkout: Checkout, log: Path, *args: str) -> Run:
     result = checkout.pants("--stats-log", "--no-local-cache", *args, check=False)
     seconds = time.monotonic() - start
     log.write_text(result.stdout)
-    counters: dict[str, int] = {}
-    completed: list[str] = []
-    in_counters = False
-    for line in result.stdout.splitlines():
-        if line.endswith("[INFO] Counters:"):
-            in_counters = True
-            continue
-        counter = COUNTER.match(line) if in_counters else None
-        if counter:
-            counters[counter.group(1)] = int(counter.group(2))
-            continue
-        in_counters = False
-        done = COMPLETED.search(line)
-        if done:
-            completed.append(done.group(1))
+    counters = stats_counters(result.stdout)
+    completed = completed_processes(result.stdout)
     print(f"{log.name}: {seconds:.1f}s, exit {result.returncode}, counters {counters}", flush=True)
     return Run(result.returncode, result.stdout, seconds, log, counters, completed)
 
