@@ -9,7 +9,6 @@ processes wait on a lock for one install.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -18,18 +17,11 @@ import subprocess
 from pathlib import Path
 
 from e2e.loopback_service import LoopbackService
+from e2e.machine_cache import provisioned_once
 
 REQUIREMENTS = Path("3rdparty/python/buildgrid-requirements.txt")
 PYTHON_VERSION = (3, 12)
 STARTUP_SECONDS = 90
-
-
-def cache_dir() -> Path:
-    configured = os.environ.get("HOSTPROCESS_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "hostprocess"
 
 
 def find_python312() -> str:
@@ -53,17 +45,10 @@ def bgd_command(requirements: Path = REQUIREMENTS) -> Path:
     if not requirements.is_file():
         raise AssertionError(f"{requirements} is missing: the test target must depend on it")
     pins = requirements.read_bytes()
-    venv = cache_dir() / f"buildgrid-{hashlib.sha256(pins).hexdigest()[:16]}"
-    bgd, stamp = venv / "bin" / "bgd", venv / ".complete"
-    if stamp.is_file():
-        return bgd
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / ".buildgrid.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not stamp.is_file():
-            _install(venv, requirements)
-            stamp.touch()
-    return bgd
+    venv = provisioned_once(
+        "buildgrid", hashlib.sha256(pins).hexdigest(), lambda venv: _install(venv, requirements)
+    )
+    return venv / "bin" / "bgd"
 
 
 def _install(venv: Path, requirements: Path) -> None:

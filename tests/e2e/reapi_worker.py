@@ -12,14 +12,13 @@ and the sources, under a lock that concurrent test processes wait on.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import shutil
 import subprocess
 from pathlib import Path
 
-from e2e.buildgrid import cache_dir
 from e2e.loopback_service import LoopbackService
+from e2e.machine_cache import provisioned_once
 
 SERVER_JAR = Path("/usr/share/bazel/A-server.jar")
 SOURCES = Path(
@@ -60,34 +59,22 @@ def worker_classes() -> Path:
     digest = hashlib.sha256()
     for path in (SERVER_JAR, *sources):
         digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    classes = cache_dir() / f"reapi-worker-{digest.hexdigest()[:16]}"
-    stamp = classes / ".complete"
-    if stamp.is_file():
-        return classes
-    classes.parent.mkdir(parents=True, exist_ok=True)
-    with open(classes.parent / ".reapi-worker.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not stamp.is_file():
-            print(f"Compiling Bazel's remote worker into {classes} (once)...", flush=True)
-            shutil.rmtree(classes, ignore_errors=True)
-            result = subprocess.run(
-                [
-                    "javac",
-                    "-nowarn",
-                    "-d",
-                    str(classes),
-                    "-cp",
-                    str(SERVER_JAR),
-                    *map(str, sources),
-                ],
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                shutil.rmtree(classes, ignore_errors=True)
-                raise AssertionError(f"javac failed:\n{result.stdout}{result.stderr}")
-            stamp.touch()
-    return classes
+    return provisioned_once(
+        "reapi-worker", digest.hexdigest(), lambda classes: _compile(classes, sources)
+    )
+
+
+def _compile(classes: Path, sources: list[Path]) -> None:
+    print(f"Compiling Bazel's remote worker into {classes} (once)...", flush=True)
+    shutil.rmtree(classes, ignore_errors=True)
+    result = subprocess.run(
+        ["javac", "-nowarn", "-d", str(classes), "-cp", str(SERVER_JAR), *map(str, sources)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(classes, ignore_errors=True)
+        raise AssertionError(f"javac failed:\n{result.stdout}{result.stderr}")
 
 
 class RemoteWorker(LoopbackService):
