@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pants.option.option_types import DictOption, EnumOption, IntOption, StrOption
+from pants.option.option_types import DictOption, EnumOption, FloatOption, IntOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
 
+from hostprocess.oci.commands import DeadlineOptions
+from hostprocess.oci.registry.deadline import DEFAULT_MIN_THROUGHPUT, DEFAULT_REQUEST_SECONDS
 from hostprocess.oci.types import Compression
 from hostprocess.registries import Registries
 
@@ -66,6 +68,35 @@ class HostProcessSubsystem(Subsystem):
             """
         ),
     )
+
+    registry_timeout = FloatOption(
+        default=DEFAULT_REQUEST_SECONDS,
+        help=softwrap(
+            """
+            Seconds one request to a registry may take from connecting to the last byte of its
+            answer (a blob's transfer gets more, see `registry_min_throughput`). A request past
+            its deadline is cut off and retried like a dropped connection, so a server that
+            trickles bytes cannot hold a pull or a publish.
+            """
+        ),
+    )
+    registry_min_throughput = IntOption(
+        default=DEFAULT_MIN_THROUGHPUT >> 10,
+        help=softwrap(
+            """
+            The slowest a blob may stream to or from a registry, in KiB/s: a blob of N KiB gets
+            N / this many seconds on top of `registry_timeout`.
+            """
+        ),
+    )
+
+    def registry_deadlines(self) -> DeadlineOptions:
+        if self.registry_timeout <= 0 or self.registry_min_throughput <= 0:
+            raise ValueError(
+                "[hostprocess].registry_timeout and registry_min_throughput must be positive, "
+                f"not {self.registry_timeout} and {self.registry_min_throughput}."
+            )
+        return DeadlineOptions(self.registry_timeout, self.registry_min_throughput << 10)
 
     def registries(self) -> Registries:
         return Registries.from_dict(self._registries)

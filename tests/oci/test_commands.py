@@ -16,6 +16,7 @@ from hostprocess.oci.commands import (
     ArchiveCommand,
     BaseLayerCommand,
     Command,
+    DeadlineOptions,
     LayerCommand,
     LayerOptions,
     PullCommand,
@@ -49,6 +50,7 @@ COMMAND_VALUES: List[Command] = [
         out="out",
         insecure=True,
         ca_cert="certs/ca.pem",
+        deadlines=DeadlineOptions(timeout=2.5, min_throughput=1024),
     ),
     PushCommand(layout="layout", registry="registry.example", repository="team/app"),
     PushCommand(
@@ -62,6 +64,7 @@ COMMAND_VALUES: List[Command] = [
         password_env="REG_PASSWORD",
         record="/work/dist/app.publish.json",
         mount_from="team/base",
+        deadlines=DeadlineOptions(timeout=90.0, min_throughput=65536),
     ),
 ]
 

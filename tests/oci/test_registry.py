@@ -231,8 +231,9 @@ def test_large_blob_goes_up_in_chunks(
     assert_served(anonymous_registry.host, repository, built)
     layer_digest = json.loads(built.image.manifest)["layers"][1]["digest"]
     pulled = tmp_path / "pulled.blob"
-    size = RegistryClient(anonymous_registry.host).pull_blob(repository, layer_digest, pulled)
-    assert size == big and sha256_of(pulled.read_bytes()) == layer_digest
+    layer_size = json.loads(built.image.manifest)["layers"][1]["size"]
+    RegistryClient(anonymous_registry.host).pull_blob(repository, layer_digest, layer_size, pulled)
+    assert pulled.stat().st_size == big and sha256_of(pulled.read_bytes()) == layer_digest
 
 
 def test_pull_manifest_and_blob_by_digest(
@@ -242,11 +243,11 @@ def test_pull_manifest_and_blob_by_digest(
     client.push(small_image.layout, repository, ["v1"])
     assert client.pull_manifest(repository, small_image.image.digest) == small_image.image.manifest
     config_digest = small_image.image.config_descriptor.digest
-    size = client.pull_blob(repository, config_digest, tmp_path / "config")
-    assert size == len(small_image.image.config)
+    config_size = len(small_image.image.config)
+    client.pull_blob(repository, config_digest, config_size, tmp_path / "config")
     assert (tmp_path / "config").read_bytes() == small_image.image.config
     with pytest.raises(RegistryError, match=r"BLOB_UNKNOWN|HTTP 404"):
-        client.pull_blob(repository, sha256_of(b"never pushed"), tmp_path / "absent")
+        client.pull_blob(repository, sha256_of(b"never pushed"), 12, tmp_path / "absent")
     assert not (tmp_path / "absent").exists()
 
 
@@ -362,7 +363,8 @@ def test_downloads_follow_redirects_to_another_host(
     proxy.policy = lambda method, path: REDIRECT if "/blobs/" in path else FORWARD
     config_digest = small_image.image.config_descriptor.digest
     client = RegistryClient(proxy.host)
-    assert client.pull_blob(repository, config_digest, tmp_path / "config") > 0
+    config_size = len(small_image.image.config)
+    client.pull_blob(repository, config_digest, config_size, tmp_path / "config")
     assert (tmp_path / "config").read_bytes() == small_image.image.config
     assert [r.action for r in proxy.records if "/blobs/" in r.path] == [REDIRECT]
 
@@ -378,9 +380,12 @@ def test_corrupted_download_is_rejected(
     proxy.policy = lambda method, path: CORRUPT if "/blobs/" in path else FORWARD
     config_digest = small_image.image.config_descriptor.digest
     client = RegistryClient(proxy.host, retry=FAST_RETRY)
+    config_size = len(small_image.image.config)
     with pytest.raises(RegistryError, match="different content"):
-        client.pull_blob(repository, config_digest, tmp_path / "config")
+        client.pull_blob(repository, config_digest, config_size, tmp_path / "config")
     assert not (tmp_path / "config").exists()
+    # A complete body with another digest is tampering: not worth another try.
+    assert [r.method for r in proxy.records if "/blobs/" in r.path] == ["GET"]
 
 
 # --- concurrent uploads ------------------------------------------------------------------

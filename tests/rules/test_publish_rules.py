@@ -2,6 +2,7 @@
 
 A registry's `ca_cert` reaches the push as the pull gets it: the path as configured, with
 a relative file put at that path in the process's sandbox (never joined to the build root).
+The request deadlines of `[hostprocess]` reach it as flags.
 """
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ CA_PEM = b"-----BEGIN CERTIFICATE-----\nnot really a certificate\n-----END CERTI
 IMAGE = Address("apps/agent", target_name="agent")
 
 
-def _runner(ca_cert: str) -> RuleRunner:
+def _runner(ca_cert: str, *options: str) -> RuleRunner:
     registries = f"{{'ci': {{'address': 'registry.ci.internal:5000', 'default': True, 'ca_cert': '{ca_cert}'}}}}"
     rule_runner = make_rule_runner(
         f"--hostprocess-registries={registries}",
+        *options,
         query_rules=(QueryRule(PublishProcesses, [PublishHostProcessImageRequest]),),
     )
     rule_runner.write_files(
@@ -71,3 +73,13 @@ def test_an_absolute_ca_cert_is_passed_as_is(tmp_path: Path) -> None:
     argv, files = _push(_runner(str(ca)))
     assert _flag_value(argv, "--ca-cert") == str(ca)
     assert not [path for path in files if path.endswith(".pem")]
+
+
+def test_the_registry_deadlines_reach_the_push() -> None:
+    argv, _ = _push(_runner("certs/ca.pem"))
+    assert _flag_value(argv, "--timeout") == "60.0"
+    assert _flag_value(argv, "--min-throughput") == str(64 * 1024)
+    options = ("--hostprocess-registry-timeout=7.5", "--hostprocess-registry-min-throughput=8")
+    argv, _ = _push(_runner("certs/ca.pem", *options))
+    assert _flag_value(argv, "--timeout") == "7.5"
+    assert _flag_value(argv, "--min-throughput") == str(8 * 1024)

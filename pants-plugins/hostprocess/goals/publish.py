@@ -29,7 +29,7 @@ from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 
 from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet, base_target
-from hostprocess.oci.commands import TOOL_LAYOUT, PushCommand
+from hostprocess.oci.commands import TOOL_LAYOUT, DeadlineOptions, PushCommand
 from hostprocess.oci.reference import Reference
 from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
@@ -88,6 +88,7 @@ def _push_command(
     tags: tuple[str, ...],
     record: str,
     mount_from: str | None,
+    deadlines: DeadlineOptions,
 ) -> PushCommand:
     return PushCommand(
         layout=TOOL_LAYOUT,
@@ -100,6 +101,7 @@ def _push_command(
         password_env=registry.password_env if registry.username_env else None,
         record=record,
         mount_from=mount_from if mount_from and mount_from != repository else None,
+        deadlines=deadlines,
     )
 
 
@@ -152,7 +154,9 @@ async def push_hostprocess_image(
         inputs = await Get(Digest, MergeDigests([layout, await ca_cert_digest(registry)]))
         process = await interactive_tool_process(
             ToolRequest(
-                _push_command(registry, repository, tags, record, mount_from),
+                _push_command(
+                    registry, repository, tags, record, mount_from, subsystem.registry_deadlines()
+                ),
                 inputs,
                 f"Push {address} to {registry.address}",
                 extra_env=FrozenDict({**env, **credential_env(env)}),

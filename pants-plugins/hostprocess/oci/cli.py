@@ -111,6 +111,7 @@ def pull(command: PullCommand) -> None:
         credentials=find_credentials(reference.registry, env=helper_env(os.environ)),
         insecure=command.insecure,
         ca_bundle=Path(command.ca_cert) if command.ca_cert else None,
+        deadlines=command.deadlines.deadlines(),
     )
     pulled = pull_base(client, reference, command.architecture, Path(command.out))
     print(f"Pulled {pulled.reference}: {pulled.layers} layers, {pulled.bytes} bytes, verified.")
@@ -130,6 +131,7 @@ def push(command: PushCommand) -> None:
         credentials=credentials,
         insecure=command.insecure,
         ca_bundle=Path(command.ca_cert) if command.ca_cert else None,
+        deadlines=command.deadlines.deadlines(),
         progress=_print_progress,
     )
     result = client.push(

@@ -16,6 +16,11 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import Enum
 from typing import Any, Callable, ClassVar, Sequence, Type, TypeVar
 
+from hostprocess.oci.registry.deadline import (
+    DEFAULT_MIN_THROUGHPUT,
+    DEFAULT_REQUEST_SECONDS,
+    Deadlines,
+)
 from hostprocess.oci.types import Compression
 
 # Where every command that writes blobs puts `blobs/sha256/<hex>` and its metadata files.
@@ -55,9 +60,13 @@ def _repeated(help: str) -> Any:
     return field(default=(), metadata={_KIND: "repeated", "help": help})
 
 
-def _group(options: type) -> Any:
-    """A dataclass of options shared by several commands, flattened into theirs."""
-    return field(metadata={_KIND: "group", "options": options})
+def _group(options: type, *, optional: bool = False) -> Any:
+    """A dataclass of options shared by several commands, flattened into theirs; `optional`
+    groups default to the dataclass's own defaults."""
+    metadata = {_KIND: "group", "options": options}
+    if optional:
+        return field(default_factory=options, metadata=metadata)
+    return field(metadata=metadata)
 
 
 def _flag(spec: Field) -> str:
@@ -215,6 +224,25 @@ class ArchiveCommand(Command):
 
 
 @dataclass(frozen=True)
+class DeadlineOptions:
+    """How long each request to a registry may take (see `oci/registry/deadline.py`);
+    unset values take the defaults there."""
+
+    timeout: float | None = _value(
+        "seconds a request may take, besides streaming a blob", parse=float, default=None
+    )
+    min_throughput: int | None = _value(
+        "bytes per second a blob must at least stream at", parse=int, default=None
+    )
+
+    def deadlines(self) -> Deadlines:
+        return Deadlines(
+            DEFAULT_REQUEST_SECONDS if self.timeout is None else self.timeout,
+            DEFAULT_MIN_THROUGHPUT if self.min_throughput is None else self.min_throughput,
+        )
+
+
+@dataclass(frozen=True)
 class PullCommand(Command):
     """`ca_cert` is the registry's setting as written: relative paths are relative to the
     build root, and the caller puts that file at the same path in the process's input
@@ -229,6 +257,7 @@ class PullCommand(Command):
     out: str = _value("output directory: blobs/sha256/<hex>, manifest.json, config.json")
     insecure: bool = _switch("allow plain HTTP and unverified TLS")
     ca_cert: str | None = _value("a PEM bundle to trust besides the system's", default=None)
+    deadlines: DeadlineOptions = _group(DeadlineOptions, optional=True)
 
     def output_directories(self) -> tuple[str, ...]:
         return (self.out,)
@@ -255,6 +284,7 @@ class PushCommand(Command):
     mount_from: str | None = _value(
         "a repository on the registry that may hold the blobs", default=None
     )
+    deadlines: DeadlineOptions = _group(DeadlineOptions, optional=True)
 
 
 COMMANDS: tuple[Type[Command], ...] = (

@@ -42,15 +42,19 @@ def pull_base(
     out.mkdir(parents=True, exist_ok=True)
     (out / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
     config_path = out / CONFIG_FILE
-    client.pull_blob(reference.repository, parsed["config"]["digest"], config_path)
+    config_descriptor = parsed["config"]
+    client.pull_blob(
+        reference.repository, config_descriptor["digest"], config_descriptor["size"], config_path
+    )
     config = config_path.read_bytes()
     _check_platform(reference, json.loads(config), architecture)
     image = image_from_manifest(manifest, config)
-    total = 0
     for layer in image.layers:
-        total += client.pull_blob(reference.repository, layer.digest, out / blob_path(layer.digest))
+        client.pull_blob(
+            reference.repository, layer.digest, layer.size, out / blob_path(layer.digest)
+        )
     (out / MANIFEST_FILE).write_bytes(manifest)
-    return PulledImage(str(reference), len(image.layers), total)
+    return PulledImage(str(reference), len(image.layers), sum(layer.size for layer in image.layers))
 
 
 def _check_platform(reference: Reference, config: dict, architecture: str) -> None:

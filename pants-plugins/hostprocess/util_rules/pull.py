@@ -51,6 +51,7 @@ async def pull_external_base(
         out=TOOL_OUT,
         insecure=registry.insecure,
         ca_cert=registry.ca_cert or None,
+        deadlines=subsystem.registry_deadlines(),
     )
     input_digest = await ca_cert_digest(registry)
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(CREDENTIAL_LOCATIONS))

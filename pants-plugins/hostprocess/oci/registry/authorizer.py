@@ -30,13 +30,20 @@ class Authorizer:
     """Turns the registry's challenge and our credentials into `Authorization` headers."""
 
     def __init__(
-        self, registry: str, credentials: Credentials | None, transport: Transport
+        self,
+        registry: str,
+        credentials: Credentials | None,
+        transport: Transport,
+        *,
+        insecure: bool,
     ) -> None:
         self._registry = registry
         self._credentials = credentials
         self._transport = transport
+        self._insecure = insecure
         self._lock = threading.Lock()
         self._challenge: Challenge | None = None
+        self._challenge_scheme = ""  # how the registry that sent the challenge was reached
         self._basic_sent = False
         self._tokens: dict[Scopes, tuple[str, float]] = {}
 
@@ -55,7 +62,8 @@ class Authorizer:
             return f"Bearer {token}"
 
     def challenged(self, response: Response, scopes: Scopes = ()) -> bool:
-        """Learn from a 401; True when a retry with new authorization could succeed."""
+        """Learn from the registry's own 401 (never another origin's: the caller checks);
+        True when a retry with new authorization could succeed."""
         offered = {
             c.scheme: c
             for c in parse_challenges(response.headers.get_all("WWW-Authenticate") or [])
@@ -71,6 +79,7 @@ class Authorizer:
                 retry = True
                 self._tokens.pop(scopes, None)
             self._challenge = challenge
+            self._challenge_scheme = urlsplit(response.url).scheme
         return retry
 
     def failure(self, response: Response) -> RegistryError:
@@ -97,6 +106,13 @@ class Authorizer:
             )
         service = challenge.params.get("service", "")
         creds = self._credentials
+        if creds and (creds.password or creds.identity_token) and self._cleartext_realm(realm):
+            raise RegistryError(
+                f"{self._registry} is reached over TLS but names a token service over plain "
+                f"HTTP ({urlsplit(realm).netloc}): its credentials would cross the network "
+                "unencrypted, so they are not sent. Mark the registry `insecure = true` in "
+                "`[hostprocess].registries` if that network is trusted."
+            )
         if creds and creds.identity_token:
             response = self._token_post(realm, service, scopes, creds.identity_token)
             if response.status == 404:  # a token server without the OAuth endpoint
@@ -121,6 +137,11 @@ class Authorizer:
                 codes=codes,
             )
         return _parse_token_reply(response.body, self._registry)
+
+    def _cleartext_realm(self, realm: str) -> bool:
+        """A plain-HTTP token service of a TLS registry that is not marked insecure."""
+        plain = urlsplit(realm).scheme == "http"
+        return plain and self._challenge_scheme == "https" and not self._insecure
 
     def _token_get(self, realm: str, service: str, scopes: Scopes) -> Response:
         params = [("service", service)] if service else []

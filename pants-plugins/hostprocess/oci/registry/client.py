@@ -1,9 +1,11 @@
 """A distribution-API client: push the image of an OCI layout, pull manifests and blobs by digest.
 
-Blobs stream from disk and are never read whole into memory; several upload at once. Transient
-failures (dropped connections, 429, 5xx) are retried with exponential backoff and jitter
-within a time budget. Credentials and tokens appear only in `Authorization` headers, never
-in errors, logs or reprs.
+Blobs stream from disk and are never read whole into memory; several upload at once. Every
+request has a deadline and every read a bound (`transport.py`). Transient failures (dropped
+connections, bodies cut short, missed deadlines, 408, 429, 500, 502, 503, 504) are retried
+with exponential backoff and jitter within a time budget. Credentials and tokens appear only
+in `Authorization` headers sent to the registry's own origin (or its token service), never in
+errors, logs or reprs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from hostprocess.oci.auth import Credentials
 from hostprocess.oci.layout_reader import read_layout_image
 from hostprocess.oci.reference import validate_registry, validate_repository, validate_tag
 from hostprocess.oci.registry.authorizer import Authorizer
+from hostprocess.oci.registry.deadline import Deadlines
 from hostprocess.oci.registry.endpoint import Endpoint
 from hostprocess.oci.registry.progress import ProgressCallback
 from hostprocess.oci.registry.pull import pull_blob, pull_manifest
@@ -46,7 +49,7 @@ class RegistryClient:
         credentials: Credentials | None = None,
         insecure: bool = False,
         ca_bundle: Path | None = None,
-        timeout: float = 60.0,
+        deadlines: Deadlines = Deadlines(),
         retry: Retry = Retry(),
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         upload_workers: int = DEFAULT_UPLOAD_WORKERS,
@@ -58,11 +61,11 @@ class RegistryClient:
         if upload_workers < 1:
             raise ValueError(f"upload_workers must be positive, not {upload_workers}")
         self.registry = registry
-        transport = Transport(registry, tls_context(ca_bundle, verify=not insecure), timeout)
+        transport = Transport(registry, tls_context(ca_bundle, verify=not insecure), deadlines)
         self._endpoint = Endpoint(
             registry,
             transport,
-            Authorizer(registry, credentials, transport),
+            Authorizer(registry, credentials, transport, insecure=insecure),
             retry,
             plain_http_allowed=insecure or is_loopback(registry),
         )
@@ -97,8 +100,11 @@ class RegistryClient:
         validate_digest(digest)
         return pull_manifest(self._endpoint, repository, digest)
 
-    def pull_blob(self, repository: str, digest: str, destination: Path) -> int:
-        """Stream blob `digest` to `destination` (atomically, once verified); returns its size."""
+    def pull_blob(self, repository: str, digest: str, size: int, destination: Path) -> None:
+        """Stream blob `digest` of `size` bytes (as its descriptor says) to `destination`,
+        atomically, once verified."""
         validate_repository(repository)
         validate_digest(digest)
-        return pull_blob(self._endpoint, repository, digest, destination)
+        if size < 0:
+            raise ValueError(f"blob {digest} cannot have a negative size ({size})")
+        pull_blob(self._endpoint, repository, digest, size, destination)

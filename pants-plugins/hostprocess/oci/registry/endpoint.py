@@ -21,6 +21,8 @@ from hostprocess.oci.registry.transport import (
     Sink,
     Transport,
     error_detail,
+    origin,
+    url_path,
 )
 
 T = TypeVar("T")
@@ -62,19 +64,38 @@ class Endpoint:
         body: Body = None,
         *,
         sink: Sink | None = None,
+        size: int | None = None,
     ) -> Response:
-        """One request with authorization; a 401 gets one fresh challenge-response try."""
+        """One request; credentials go only to the registry's own origin (scheme, host, port).
+
+        A 401 from the registry gets one fresh challenge-response try. A 401 from another
+        origin (an upload `Location` or a redirect elsewhere) is refused: its challenge is
+        never learnt, so the registry's credentials never reach it.
+        """
+        home = origin(self.base_url())
+        own = origin(url) == home
         for attempt in range(2):
             full = {"User-Agent": USER_AGENT, **headers}
-            authorization = self._authorizer.authorization(scopes)
+            authorization = self._authorizer.authorization(scopes) if own else None
             if authorization:
                 full["Authorization"] = authorization
-            response = self._transport.request(method, url, full, body, sink=sink)
+            response = self._transport.request(method, url, full, body, sink=sink, size=size)
             if response.status != 401:
                 return response
+            if not own or origin(response.url) != home:
+                raise self._foreign_challenge(method, response.url)
             if attempt or not self._authorizer.challenged(response, scopes):
                 raise self._authorizer.failure(response)
         raise AssertionError("unreachable")
+
+    def _foreign_challenge(self, method: str, url: str) -> RegistryError:
+        scheme, host, port = origin(url)
+        return RegistryError(
+            f"{method} {url_path(url)}: {scheme}://{host}:{port}, where {self.registry} sent "
+            f"the request, asked for credentials; {self.registry}'s credentials are only sent "
+            f"to {self.registry} itself and its token service",
+            status=401,
+        )
 
     def retrying(
         self, what: str, attempt: Callable[[int], T], *, stop: threading.Event | None = None

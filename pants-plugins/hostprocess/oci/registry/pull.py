@@ -38,31 +38,34 @@ def pull_manifest(endpoint: Endpoint, repository: str, digest: str) -> bytes:
     return response.body
 
 
-def pull_blob(endpoint: Endpoint, repository: str, digest: str, destination: Path) -> int:
-    """Stream blob `digest` to `destination` (atomically, once verified); returns its size."""
+def pull_blob(
+    endpoint: Endpoint, repository: str, digest: str, size: int, destination: Path
+) -> None:
+    """Stream blob `digest` of `size` bytes to `destination`, atomically, once verified.
+
+    The read stops as soon as the body passes `size`; a body cut short is retried like a
+    dropped connection. Only a complete body with another digest is called tampering.
+    """
     scopes = (f"repository:{repository}:pull",)
     url = f"{endpoint.base_url()}/v2/{repository}/blobs/{digest}"
     partial = destination.with_name(f".{destination.name}.partial")
 
-    def attempt(_: int) -> int:
-        hasher, size = hashlib.sha256(), 0
+    def attempt(_: int) -> None:
+        hasher = hashlib.sha256()
         with open(partial, "wb") as out:
 
             def sink(data: bytes) -> None:
-                nonlocal size
                 out.write(data)
                 hasher.update(data)
-                size += len(data)
 
-            response = endpoint.exchange("GET", url, scopes, {}, sink=sink)
+            response = endpoint.exchange("GET", url, scopes, {}, sink=sink, size=size)
         endpoint.expect(response, (200,), f"GET blob {digest} of {repository}")
         if hasher_digest(hasher) != digest:
             raise RegistryError(f"{endpoint.registry} served blob {digest} with different content")
         os.replace(partial, destination)
-        return size
 
     try:
-        return endpoint.retrying(f"pull blob {digest}", attempt)
+        endpoint.retrying(f"pull blob {digest}", attempt)
     finally:
         partial.unlink(missing_ok=True)
 
