@@ -255,7 +255,7 @@ def origin(url: str) -> tuple[str, str, int]:
     """A URL's origin as RFC 6454 defines it: scheme, lowercase host and port (defaulted)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    port: int = parts.port or DEFAULT_PORTS.get(scheme) or 0
     return scheme, (parts.hostname or "").lower(), port
 
 
