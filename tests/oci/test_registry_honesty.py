@@ -1,0 +1,195 @@
+"""The registry client's claims, each against a real registry behind a proxy that can lie.
+
+README's "Publishing" section promises which failures are retried, how many blobs go up at
+once, that the registry's digest for a manifest is checked (and, when it gives none, that
+the stored bytes are read back), what a failed push leaves behind and that an address that
+is not a registry fails at once. Each test here could fail if one of those stopped holding.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from hostprocess.oci.layer import LayerFile
+from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
+from hostprocess.oci.types import sha256_digest
+
+pytest.register_assert_rewrite("oci.registry_servers")
+from oci.registry_servers import (  # noqa: E402
+    FORWARD,
+    BuiltImage,
+    FaultProxy,
+    Policy,
+    RegistryServer,
+    Rewrite,
+    RewritingProxy,
+    assert_served,
+    build_layout,
+    max_in_flight,
+    replaced_reply,
+    skopeo_inspect,
+    unique_repository,
+)
+
+pytest_plugins = ["oci.registry_servers"]
+
+FAST_RETRY = Retry(total_seconds=20, first_delay=0.01, max_delay=0.2)
+RETRIED = (408, 429, 500, 502, 503, 504)
+
+
+@pytest.fixture
+def repository(request: pytest.FixtureRequest) -> str:
+    return unique_repository(request.node.name)
+
+
+@pytest.fixture
+def proxy(anonymous_registry: RegistryServer) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(anonymous_registry.host)
+    yield proxy
+    proxy.stop()
+
+
+class _StartRewriting(Protocol):
+    def __call__(self, rewrite: Rewrite, policy: Policy = ...) -> RewritingProxy:
+        ...
+
+
+@pytest.fixture
+def start_rewriting(anonymous_registry: RegistryServer) -> Iterator[_StartRewriting]:
+    started: list[RewritingProxy] = []
+
+    def start(rewrite: Rewrite, policy: Policy = lambda method, path: FORWARD) -> RewritingProxy:
+        started.append(RewritingProxy(anonymous_registry.host, rewrite, policy))
+        return started[-1]
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def manifest_put(method: str, path: str) -> bool:
+    return method == "PUT" and "/manifests/" in path
+
+
+def tag_exists(host: str, repository: str, tag: str) -> bool:
+    return skopeo_inspect(f"{host}/{repository}:{tag}", raw=True).returncode == 0
+
+
+def served_digest(host: str, repository: str, tag: str) -> str:
+    result = skopeo_inspect(f"{host}/{repository}:{tag}", raw=True)
+    assert result.returncode == 0, result.stderr.decode()
+    return sha256_digest(result.stdout)
+
+
+# --- which failures are retried ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", RETRIED)
+def test_a_retryable_status_is_retried(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    small_image: BuiltImage,
+    repository: str,
+    status: int,
+) -> None:
+    failed: list[str] = []
+
+    def fail_twice(method: str, path: str) -> str:
+        if manifest_put(method, path) and len(failed) < 2:
+            failed.append(path)
+            return str(status)
+        return FORWARD
+
+    proxy.policy = fail_twice
+    result = RegistryClient(proxy.host, retry=FAST_RETRY).push(
+        small_image.layout, repository, small_image.tags
+    )
+    assert result.references[f"{proxy.host}/{repository}:v1"] == small_image.image.digest
+    by_digest = f"/v2/{repository}/manifests/{small_image.image.digest}"
+    puts = [r.path for r in proxy.records if r.method == "PUT" and r.path == by_digest]
+    assert puts == [by_digest] * 3, "two injected failures, then the try that succeeded"
+    assert_served(anonymous_registry.host, repository, small_image)
+
+
+@pytest.mark.parametrize("status", [400, 403, 501, 505])
+def test_any_other_status_fails_at_once(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    small_image: BuiltImage,
+    repository: str,
+    status: int,
+) -> None:
+    proxy.policy = lambda method, path: str(status) if manifest_put(method, path) else FORWARD
+    with pytest.raises(RegistryError, match=rf"PUT manifest .* failed: HTTP {status}") as raised:
+        RegistryClient(proxy.host, retry=Retry()).push(
+            small_image.layout, repository, small_image.tags
+        )
+    assert raised.value.status == status
+    assert len([r for r in proxy.records if manifest_put(r.method, r.path)]) == 1
+    assert not tag_exists(anonymous_registry.host, repository, "v1")
+
+
+# --- the default number of concurrent uploads ----------------------------------------------
+
+
+def test_four_blobs_upload_at_once_by_default(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    cc0_path: Path,
+    repository: str,
+) -> None:
+    app_layers = [[LayerFile(f"app{i}/data.bin", os.urandom(64 * 1024))] for i in range(6)]
+    built = build_layout(tmp_path / "layout", cc0_path.read_bytes(), *app_layers)
+    proxy.latency = 0.2  # every request takes a while, so uploads that can overlap do
+    result = RegistryClient(proxy.host).push(built.layout, repository, built.tags)
+    assert result.blobs_uploaded == len(built.image.layers) + 1 == 8
+    assert max_in_flight([r for r in proxy.records if "/blobs/" in r.path]) == 4
+    assert_served(anonymous_registry.host, repository, built)
+
+
+# --- an address that is not a registry ------------------------------------------------------
+
+
+NOT_FOUND = (404, [("Content-Type", "text/plain")], b"404 page not found\n")
+HTML = (200, [("Content-Type", "text/html; charset=utf-8")], b"<html>Welcome to nginx!</html>")
+
+
+@pytest.mark.parametrize(
+    "reply, answer",
+    [(NOT_FOUND, "HTTP 404 (text/plain)"), (HTML, "HTTP 200 (text/html; charset=utf-8)")],
+    ids=["404", "html"],
+)
+def test_an_address_that_is_not_a_registry_fails_at_once(
+    start_rewriting: _StartRewriting,
+    small_image: BuiltImage,
+    repository: str,
+    reply: tuple[int, list[tuple[str, str]], bytes],
+    answer: str,
+) -> None:
+    proxy = start_rewriting(replaced_reply(reply, lambda method, path: path == "/v2/"))
+    started = time.monotonic()
+    with pytest.raises(RegistryError) as raised:
+        RegistryClient(proxy.host, retry=Retry()).push(small_image.layout, repository, ["v1"])
+    assert time.monotonic() - started < 5, "retried within the 120 s budget"
+    assert str(raised.value) == (
+        f"{proxy.host} is not a registry (check the address): "
+        f"GET http://{proxy.host}/v2/ answered {answer}"
+    )
+    assert raised.value.status == reply[0]
+    assert [(r.method, r.path) for r in proxy.records] == [("GET", "/v2/")]
+
+
+def test_a_registry_briefly_unwell_at_v2_is_still_retried(
+    anonymous_registry: RegistryServer, proxy: FaultProxy, small_image: BuiltImage, repository: str
+) -> None:
+    answers = iter(["503", "429"])
+    proxy.policy = lambda method, path: next(answers, FORWARD) if path == "/v2/" else FORWARD
+    RegistryClient(proxy.host, retry=FAST_RETRY).push(small_image.layout, repository, ["v1"])
+    assert [r.action for r in proxy.records if r.path == "/v2/"] == ["503", "429", FORWARD]
+    assert served_digest(anonymous_registry.host, repository, "v1") == small_image.image.digest
