@@ -21,6 +21,7 @@ from hostprocess.oci.types import sha256_digest
 
 pytest.register_assert_rewrite("oci.registry_servers")
 from oci.registry_servers import (  # noqa: E402
+    CORRUPT,
     FORWARD,
     BuiltImage,
     FaultProxy,
@@ -34,6 +35,8 @@ from oci.registry_servers import (  # noqa: E402
     replaced_reply,
     skopeo_inspect,
     unique_repository,
+    with_header,
+    without_header,
 )
 
 pytest_plugins = ["oci.registry_servers"]
@@ -151,6 +154,92 @@ def test_four_blobs_upload_at_once_by_default(
     assert result.blobs_uploaded == len(built.image.layers) + 1 == 8
     assert max_in_flight([r for r in proxy.records if "/blobs/" in r.path]) == 4
     assert_served(anonymous_registry.host, repository, built)
+
+
+# --- the manifest's digest, as the registry stored it ----------------------------------------
+
+
+def test_a_registry_naming_another_digest_for_the_manifest_fails_the_push(
+    anonymous_registry: RegistryServer,
+    start_rewriting: _StartRewriting,
+    small_image: BuiltImage,
+    repository: str,
+) -> None:
+    other = sha256_digest(b"another manifest")
+    proxy = start_rewriting(with_header("Docker-Content-Digest", other, manifest_put))
+    with pytest.raises(RegistryError) as raised:
+        RegistryClient(proxy.host, retry=FAST_RETRY).push(
+            small_image.layout, repository, small_image.tags
+        )
+    message = str(raised.value)
+    assert proxy.host in message and repository in message
+    assert other in message and small_image.image.digest in message
+    assert not tag_exists(anonymous_registry.host, repository, "v1")
+
+
+def test_a_missing_digest_header_is_confirmed_by_reading_the_manifest_back(
+    anonymous_registry: RegistryServer,
+    start_rewriting: _StartRewriting,
+    small_image: BuiltImage,
+    repository: str,
+) -> None:
+    proxy = start_rewriting(without_header("Docker-Content-Digest", manifest_put))
+    result = RegistryClient(proxy.host, retry=FAST_RETRY).push(
+        small_image.layout, repository, small_image.tags
+    )
+    assert result.references[f"{proxy.host}/{repository}:latest"] == small_image.image.digest
+    reads = [r.path for r in proxy.records if r.method == "GET" and "/manifests/" in r.path]
+    manifests = f"/v2/{repository}/manifests"
+    assert reads == [
+        f"{manifests}/{small_image.image.digest}",  # after the PUT by digest
+        f"{manifests}/{small_image.image.digest}",  # after the PUT of v1: the digest, then v1
+        f"{manifests}/v1",
+        f"{manifests}/{small_image.image.digest}",
+        f"{manifests}/latest",
+    ]
+    assert_served(anonymous_registry.host, repository, small_image)
+
+
+def test_a_registry_that_answers_a_manifest_put_without_storing_it_fails_the_push(
+    anonymous_registry: RegistryServer, proxy: FaultProxy, small_image: BuiltImage, repository: str
+) -> None:
+    """201 without the header, and nothing stored: the read-back finds no manifest."""
+    proxy.policy = lambda method, path: "201" if manifest_put(method, path) else FORWARD
+    with pytest.raises(RegistryError) as raised:
+        RegistryClient(proxy.host, retry=FAST_RETRY).push(
+            small_image.layout, repository, small_image.tags
+        )
+    digest = small_image.image.digest
+    assert str(raised.value) == (
+        f"{proxy.host} stored manifest {digest} of {repository} as nothing, not {digest}: "
+        "it changed or dropped the bytes; check the registry (or the proxy in front of it)"
+    )
+    assert not tag_exists(anonymous_registry.host, repository, "v1")
+
+
+def test_a_registry_that_serves_other_bytes_than_it_was_sent_fails_the_push(
+    anonymous_registry: RegistryServer,
+    start_rewriting: _StartRewriting,
+    small_image: BuiltImage,
+    repository: str,
+) -> None:
+    """No header on the PUT, and the read-back serves altered bytes: both digests are named."""
+
+    def corrupt_reads(method: str, path: str) -> str:
+        return CORRUPT if method == "GET" and "/manifests/" in path else FORWARD
+
+    proxy = start_rewriting(without_header("Docker-Content-Digest", manifest_put), corrupt_reads)
+    manifest = small_image.image.manifest
+    altered = sha256_digest(manifest[:-1] + bytes([manifest[-1] ^ 0xFF]))
+    with pytest.raises(RegistryError) as raised:
+        RegistryClient(proxy.host, retry=FAST_RETRY).push(
+            small_image.layout, repository, small_image.tags
+        )
+    digest = small_image.image.digest
+    assert str(raised.value).startswith(
+        f"{proxy.host} stored manifest {digest} of {repository} as {altered}, not {digest}:"
+    )
+    assert not tag_exists(anonymous_registry.host, repository, "v1")
 
 
 # --- an address that is not a registry ------------------------------------------------------

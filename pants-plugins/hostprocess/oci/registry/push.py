@@ -21,6 +21,7 @@ from hostprocess.oci.registry.errors import Cancelled, RegistryError
 from hostprocess.oci.registry.progress import Progress, ProgressCallback, one_at_a_time
 from hostprocess.oci.registry.pull import tag_digest
 from hostprocess.oci.registry.upload import BlobAction, BlobPushed, BlobUploader
+from hostprocess.oci.types import sha256_digest
 
 DEFAULT_UPLOAD_WORKERS = 4  # blobs in flight at once, as go-containerregistry's default jobs
 
@@ -132,20 +133,48 @@ def _push_blobs(
 def _put_manifest(
     endpoint: Endpoint, repository: str, reference: str, image: LayoutImage, scopes: Scopes
 ) -> None:
+    """PUT the manifest under `reference`; the registry must show it stored exactly our bytes."""
     url = f"{endpoint.base_url()}/v2/{repository}/manifests/{reference}"
 
-    def attempt(_: int) -> None:
+    def attempt(_: int) -> str | None:
         headers = {"Content-Type": image.media_type}
         response = endpoint.exchange("PUT", url, scopes, headers, image.manifest)
         endpoint.expect(response, (200, 201), f"PUT manifest {reference} to {repository}")
-        served = response.headers.get("Docker-Content-Digest")
-        if served and served != image.digest:
-            raise RegistryError(
-                f"{endpoint.registry} stored manifest {reference} of {repository} as {served}, "
-                f"not {image.digest}: it changed the bytes"
-            )
+        served: str | None = response.headers.get("Docker-Content-Digest") or None
+        return served
 
-    endpoint.retrying(f"push manifest {reference}", attempt)
+    served = endpoint.retrying(f"push manifest {reference}", attempt)
+    if served is None:  # not said, so not taken on trust: read back what it stored
+        for stored_under in dict.fromkeys((image.digest, reference)):
+            served = _stored_digest(endpoint, repository, stored_under, image, scopes)
+            _check_stored(endpoint, repository, stored_under, image, served)
+    else:
+        _check_stored(endpoint, repository, reference, image, served)
+
+
+def _stored_digest(
+    endpoint: Endpoint, repository: str, reference: str, image: LayoutImage, scopes: Scopes
+) -> str | None:
+    """The sha256 of the manifest served under `reference` as our media type, None if absent."""
+    url = f"{endpoint.base_url()}/v2/{repository}/manifests/{reference}"
+
+    def attempt(_: int) -> str | None:
+        response = endpoint.exchange("GET", url, scopes, {"Accept": image.media_type})
+        endpoint.expect(response, (200, 404), f"GET manifest {reference} of {repository}")
+        return sha256_digest(response.body) if response.status == 200 else None
+
+    return endpoint.retrying(f"confirm manifest {reference}", attempt)
+
+
+def _check_stored(
+    endpoint: Endpoint, repository: str, reference: str, image: LayoutImage, served: str | None
+) -> None:
+    if served != image.digest:
+        raise RegistryError(
+            f"{endpoint.registry} stored manifest {reference} of {repository} as "
+            f"{served or 'nothing'}, not {image.digest}: it changed or dropped the bytes; "
+            "check the registry (or the proxy in front of it)"
+        )
 
 
 def _push_tag(
