@@ -7,6 +7,7 @@ is not a registry fails at once. Each test here could fail if one of those stopp
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -15,8 +16,10 @@ from typing import Protocol
 
 import pytest
 
+from hostprocess.oci.cli import main
+from hostprocess.oci.commands import PushCommand
 from hostprocess.oci.layer import LayerFile
-from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
+from hostprocess.oci.registry import RegistryClient, RegistryError, Retry, TagsNotMoved
 from hostprocess.oci.types import sha256_digest
 
 pytest.register_assert_rewrite("oci.registry_servers")
@@ -174,6 +177,7 @@ def test_a_registry_naming_another_digest_for_the_manifest_fails_the_push(
     message = str(raised.value)
     assert proxy.host in message and repository in message
     assert other in message and small_image.image.digest in message
+    assert not isinstance(raised.value, TagsNotMoved), "the digest's own PUT failed: no tag"
     assert not tag_exists(anonymous_registry.host, repository, "v1")
 
 
@@ -240,6 +244,126 @@ def test_a_registry_that_serves_other_bytes_than_it_was_sent_fails_the_push(
         f"{proxy.host} stored manifest {digest} of {repository} as {altered}, not {digest}:"
     )
     assert not tag_exists(anonymous_registry.host, repository, "v1")
+
+
+def test_a_tag_put_answered_without_storing_it_is_reported_not_moved(
+    anonymous_registry: RegistryServer,
+    start_rewriting: _StartRewriting,
+    small_image: BuiltImage,
+    repository: str,
+) -> None:
+    """The tag's own read-back: the digest is stored, but the tag the registry said it set is
+    not there."""
+    tag_put = f"/v2/{repository}/manifests/v1"
+    proxy = start_rewriting(
+        without_header("Docker-Content-Digest", manifest_put),
+        lambda method, path: "201" if method == "PUT" and path == tag_put else FORWARD,
+    )
+    with pytest.raises(TagsNotMoved) as raised:
+        RegistryClient(proxy.host, retry=FAST_RETRY).push(small_image.layout, repository, ["v1"])
+    digest = small_image.image.digest
+    assert f"stored manifest v1 of {repository} as nothing, not {digest}" in str(raised.value)
+    assert dict(raised.value.result.references) == {f"{proxy.host}/{repository}@{digest}": digest}
+    assert raised.value.not_moved == (f"{proxy.host}/{repository}:v1",)
+    assert not tag_exists(anonymous_registry.host, repository, "v1")
+
+
+# --- what a failed push leaves behind ------------------------------------------------------
+
+
+def fail_tag(tag: str, repository: str, status: str = "400") -> Policy:
+    """Fail every PUT of manifest `tag` for good; forward everything else."""
+    target = f"/v2/{repository}/manifests/{tag}"
+    return lambda method, path: status if method == "PUT" and path == target else FORWARD
+
+
+def test_a_failed_tag_leaves_the_earlier_tags_moved_exactly_as_reported(
+    anonymous_registry: RegistryServer, proxy: FaultProxy, small_image: BuiltImage, repository: str
+) -> None:
+    RegistryClient(anonymous_registry.host).push(small_image.layout, repository, ["a"])
+    proxy.policy = fail_tag("b", repository)
+    with pytest.raises(TagsNotMoved) as raised:
+        RegistryClient(proxy.host, retry=FAST_RETRY).push(
+            small_image.layout, repository, ["a", "new", "b", "c"]
+        )
+    digest, at = small_image.image.digest, f"{proxy.host}/{repository}"
+    error = raised.value
+    assert dict(error.result.references) == {
+        f"{at}@{digest}": digest,
+        f"{at}:a": digest,  # already there: unchanged, but it does point at the image
+        f"{at}:new": digest,
+    }
+    assert error.result.tags_pushed == 1
+    assert error.not_moved == (f"{at}:b", f"{at}:c")
+    assert (error.status, error.codes) == (400, ("INJECTED",))
+    assert str(error).startswith(f"tag b of {repository} at {proxy.host} was not moved: ")
+    assert f"Now at {digest}: {at}@{digest}, {at}:a, {at}:new. " in str(error)
+    assert f"Not moved: {at}:b, {at}:c; push again to move them" in str(error)
+    for tag in ("a", "new"):
+        assert served_digest(anonymous_registry.host, repository, tag) == digest
+    assert not tag_exists(anonymous_registry.host, repository, "b")
+    assert not tag_exists(anonymous_registry.host, repository, "c")
+    assert not [r for r in proxy.records if r.path.endswith("/manifests/c")], "c was tried"
+
+
+def test_the_cli_records_and_prints_exactly_the_references_that_moved(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    small_image: BuiltImage,
+    repository: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    at, digest = f"{proxy.host}/{repository}", small_image.image.digest
+    record = tmp_path / "dist" / "hello.publish.json"
+    record.parent.mkdir()
+    earlier = {f"{at}:b": sha256_digest(b"an earlier image"), "elsewhere/app:v1": digest}
+    record.write_text(json.dumps(earlier))
+    proxy.policy = fail_tag("b", repository)
+    command = PushCommand(
+        layout=str(small_image.layout),
+        registry=proxy.host,
+        repository=repository,
+        tag=("a", "b"),
+        record=str(record),
+    )
+    assert main(list(command.to_argv())) == 1
+    out, err = capsys.readouterr()
+    assert f"{at}@{digest} -> {digest}\n{at}:a -> {digest}\n{at}:b not moved\n" in out
+    assert f"hostprocess-tool: error: tag b of {repository} at {proxy.host} was not moved" in err
+    # b's earlier entry is gone: its failed PUT may have moved it unseen.
+    assert json.loads(record.read_text()) == {
+        f"{at}@{digest}": digest,
+        f"{at}:a": digest,
+        "elsewhere/app:v1": digest,
+    }
+    assert served_digest(anonymous_registry.host, repository, "a") == digest
+    assert not tag_exists(anonymous_registry.host, repository, "b")
+
+
+def test_the_cli_says_no_tag_moved_when_the_manifest_fails(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    small_image: BuiltImage,
+    repository: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proxy.policy = lambda method, path: "400" if manifest_put(method, path) else FORWARD
+    record = tmp_path / "hello.publish.json"
+    command = PushCommand(
+        layout=str(small_image.layout),
+        registry=proxy.host,
+        repository=repository,
+        tag=("a", "b"),
+        record=str(record),
+    )
+    assert main(list(command.to_argv())) == 1
+    out, err = capsys.readouterr()
+    assert f"{proxy.host}/{repository}:a not moved\n{proxy.host}/{repository}:b not moved\n" in out
+    assert " -> " not in out
+    assert "HTTP 400" in err
+    assert not record.exists()
 
 
 # --- an address that is not a registry ------------------------------------------------------

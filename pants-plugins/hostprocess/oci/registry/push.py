@@ -3,7 +3,9 @@
 The manifest goes up only once every blob is confirmed, so a registry never holds a manifest
 whose blobs are missing. The first blob that fails for good stops the others (queued ones
 never start, running ones stop at their next chunk or retry and are awaited), no manifest
-is pushed, and that first failure is the error raised; tags stay untouched.
+is pushed, and that first failure is the error raised; tags stay untouched. Tags move one
+after the other, so a tag that fails leaves the earlier ones moved: `TagsNotMoved` says
+exactly which references point at the image and which do not.
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ class PushResult:
     blobs_skipped: int
     blobs_mounted: int
     tags_pushed: int
+
+
+class TagsNotMoved(RegistryError):
+    """The image is in the registry, but a tag could not be pointed at it.
+
+    `result.references` are exactly the references that now point at the image (its digest,
+    the tags moved and the tags that already pointed there). `not_moved` are the tags that
+    did not move: the one that failed (which may have moved unseen, if the registry acted
+    on a request whose answer was lost), then those never tried.
+    """
+
+    def __init__(
+        self, message: str, *, result: PushResult, not_moved: Sequence[str], cause: RegistryError
+    ) -> None:
+        super().__init__(message, status=cause.status, codes=cause.codes)
+        self.result = result
+        self.not_moved = tuple(not_moved)
 
 
 @dataclass(frozen=True)
@@ -72,17 +91,46 @@ def push_image(
     report(Progress("manifest-pushed", f"{repository}@{image.digest}"))
     references = {str(Reference(endpoint.registry, repository, digest=image.digest)): image.digest}
     tags_pushed = 0
-    for tag in dict.fromkeys(tags):
-        tags_pushed += _push_tag(endpoint, repository, tag, image, scopes, report)
+    unique = list(dict.fromkeys(tags))
+    for index, tag in enumerate(unique):
+        try:
+            tags_pushed += _push_tag(endpoint, repository, tag, image, scopes, report)
+        except RegistryError as error:
+            moved = _result(pushed, references, tags_pushed)
+            raise _tags_not_moved(endpoint, repository, unique[index:], moved, error) from error
         references[str(Reference(endpoint.registry, repository, tag=tag))] = image.digest
+    return _result(pushed, references, tags_pushed)
+
+
+def _result(pushed: Sequence[BlobPushed], references: Mapping[str, str], tags: int) -> PushResult:
     actions = [blob.action for blob in pushed]
     return PushResult(
-        references,
+        dict(references),
         blobs_uploaded=actions.count(BlobAction.UPLOADED),
         bytes_uploaded=sum(blob.bytes_sent for blob in pushed),
         blobs_skipped=actions.count(BlobAction.SKIPPED),
         blobs_mounted=actions.count(BlobAction.MOUNTED),
-        tags_pushed=tags_pushed,
+        tags_pushed=tags,
+    )
+
+
+def _tags_not_moved(
+    endpoint: Endpoint,
+    repository: str,
+    tags: Sequence[str],
+    moved: PushResult,
+    error: RegistryError,
+) -> TagsNotMoved:
+    """The failure of `tags[0]`, naming what points at the image now and what does not."""
+    not_moved = [str(Reference(endpoint.registry, repository, tag=tag)) for tag in tags]
+    digest = next(iter(moved.references.values()))  # each reference maps to the image's
+    return TagsNotMoved(
+        f"tag {tags[0]} of {repository} at {endpoint.registry} was not moved: {error}. "
+        f"Now at {digest}: {', '.join(moved.references)}. "
+        f"Not moved: {', '.join(not_moved)}; push again to move them",
+        result=moved,
+        not_moved=not_moved,
+        cause=error,
     )
 
 
