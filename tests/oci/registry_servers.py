@@ -671,3 +671,62 @@ def unique_repository(name: str) -> str:
         part for part in "".join(c if c.isalnum() else " " for c in name.lower()).split()
     )
     return f"test/{cleaned}"
+
+
+# --- hostile registries: a proxy that rewrites the registry's replies ----------------------
+
+Reply = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+Rewrite = Callable[[str, str, Reply], Reply]  # (method, path, the registry's reply) -> reply
+
+
+class RewritingProxy(FaultProxy):
+    """A `FaultProxy` that passes each reply it forwards through `rewrite`, to play a registry
+    that lies in its headers or bodies while a real one stores what it was sent."""
+
+    def __init__(
+        self,
+        upstream: str,
+        rewrite: Rewrite,
+        policy: Policy = lambda method, path: FORWARD,
+    ) -> None:
+        super().__init__(upstream, policy)
+        self.rewrite = rewrite
+        self._server.RequestHandlerClass = _RewritingHandler
+
+
+class _RewritingHandler(_ProxyHandler):
+    def _forward(self, upstream: str, body: bytes) -> Reply:
+        proxy: RewritingProxy = self.server.proxy  # type: ignore[attr-defined]
+        reply = super()._forward(upstream, body)
+        return proxy.rewrite(self.command, urlsplit(self.path).path, reply)
+
+
+def without_header(name: str, applies: Callable[[str, str], bool]) -> Rewrite:
+    """Drop header `name` from the replies to the requests (method, path) that `applies` to."""
+
+    def rewrite(method: str, path: str, reply: Reply) -> Reply:
+        status, headers, data = reply
+        if applies(method, path):
+            headers = [(k, v) for k, v in headers if k.lower() != name.lower()]
+        return status, headers, data
+
+    return rewrite
+
+
+def with_header(name: str, value: str, applies: Callable[[str, str], bool]) -> Rewrite:
+    """Set header `name` to `value` in the replies to the requests that `applies` to."""
+
+    def rewrite(method: str, path: str, reply: Reply) -> Reply:
+        status, headers, data = without_header(name, applies)(method, path, reply)
+        return status, headers + ([(name, value)] if applies(method, path) else []), data
+
+    return rewrite
+
+
+def replaced_reply(replacement: Reply, applies: Callable[[str, str], bool]) -> Rewrite:
+    """Answer the requests that `applies` to with `replacement`, whatever the registry said."""
+
+    def rewrite(method: str, path: str, reply: Reply) -> Reply:
+        return replacement if applies(method, path) else reply
+
+    return rewrite

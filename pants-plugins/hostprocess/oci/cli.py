@@ -38,7 +38,13 @@ from hostprocess.oci.layout import (
 )
 from hostprocess.oci.pull import pull_base
 from hostprocess.oci.reference import Reference
-from hostprocess.oci.registry import Progress, RegistryClient, RegistryError
+from hostprocess.oci.registry import (
+    Progress,
+    PushResult,
+    RegistryClient,
+    RegistryError,
+    TagsNotMoved,
+)
 from hostprocess.oci.types import Compression
 
 
@@ -134,9 +140,7 @@ def push(command: PushCommand) -> None:
         deadlines=command.deadlines.deadlines(),
         progress=_print_progress,
     )
-    result = client.push(
-        Path(command.layout), command.repository, command.tag, mount_from=command.mount_from
-    )
+    result = _push_reporting_failure(client, command)
     if result.blobs_uploaded:
         print(
             f"Uploaded {result.blobs_uploaded} blobs ({result.bytes_uploaded} bytes); "
@@ -146,20 +150,51 @@ def push(command: PushCommand) -> None:
         print(
             f"Nothing to upload: all {result.blobs_skipped + result.blobs_mounted} blobs were already present."
         )
-    for reference, digest in result.references.items():
-        print(f"{reference} -> {digest}")
+    _report_references(result.references, ())
     if command.record:
-        _update_record(Path(command.record), result.references)
+        _update_record(Path(command.record), result.references, ())
+
+
+def _push_reporting_failure(client: RegistryClient, command: PushCommand) -> PushResult:
+    """The push; if it fails, first say (and record) which references moved and which did not."""
+    try:
+        return client.push(
+            Path(command.layout), command.repository, command.tag, mount_from=command.mount_from
+        )
+    except TagsNotMoved as error:
+        _report_references(error.result.references, error.not_moved)
+        if command.record:
+            _update_record(Path(command.record), error.result.references, error.not_moved[:1])
+        raise
+    except RegistryError:  # no manifest went up, so no tag moved
+        tags = [Reference(command.registry, command.repository, tag=tag) for tag in command.tag]
+        _report_references({}, [str(tag) for tag in tags])
+        raise
+
+
+def _report_references(moved: Mapping[str, str], not_moved: Sequence[str]) -> None:
+    """Which references point at the image now, and which do not: a failed push says so too."""
+    for reference, digest in moved.items():
+        print(f"{reference} -> {digest}")
+    for reference in not_moved:
+        print(f"{reference} not moved")
+    sys.stdout.flush()  # before the error, which goes to stderr
 
 
 def _print_progress(progress: Progress) -> None:
     print(progress, flush=True)
 
 
-def _update_record(path: Path, references: Mapping[str, str]) -> None:
-    """Merge pushed references into the JSON record beside the image, atomically."""
+def _update_record(path: Path, references: Mapping[str, str], uncertain: Sequence[str]) -> None:
+    """Merge pushed references into the JSON record beside the image, atomically.
+
+    `uncertain` references (a tag whose push failed: it may have moved unseen) are dropped,
+    so that the record only ever shows what is known to hold.
+    """
     record = json.loads(path.read_text()) if path.is_file() else {}
     record.update(references)
+    for reference in uncertain:
+        record.pop(reference, None)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")

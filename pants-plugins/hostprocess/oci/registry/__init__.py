@@ -3,7 +3,7 @@
 from hostprocess.oci.registry.client import RegistryClient
 from hostprocess.oci.registry.errors import RegistryError
 from hostprocess.oci.registry.progress import Progress
-from hostprocess.oci.registry.push import PushResult
+from hostprocess.oci.registry.push import PushResult, TagsNotMoved
 from hostprocess.oci.registry.retry import Retry
 
-__all__ = ["Progress", "PushResult", "RegistryClient", "RegistryError", "Retry"]
+__all__ = ["Progress", "PushResult", "RegistryClient", "RegistryError", "Retry", "TagsNotMoved"]

@@ -114,7 +114,12 @@ class Endpoint:
             )
 
     def _detect_scheme(self, _: int) -> str:
-        """HTTPS, or HTTP if allowed and HTTPS fails below HTTP; also learns the challenge."""
+        """HTTPS, or HTTP if allowed and HTTPS fails below HTTP; also learns the challenge.
+
+        A `/v2/` that answers, but not as a registry does (any status but 200 and 401 that is
+        not worth a retry, or an HTML page), fails at once: retrying a wrong address only hides
+        the mistake for the whole retry budget.
+        """
         failure: TransientError | None = None
         for scheme in ("https", "http") if self._plain_http_allowed else ("https",):
             base = f"{scheme}://{self.registry}"
@@ -125,12 +130,16 @@ class Endpoint:
                     raise  # it speaks HTTP(S) but is briefly unwell: retry the same scheme
                 failure = error
                 continue
+            content_type = response.headers.get("Content-Type", "")
+            if response.status not in (200, 401) or content_type.lower().startswith("text/html"):
+                answer = f"HTTP {response.status}" + (f" ({content_type})" if content_type else "")
+                raise RegistryError(
+                    f"{self.registry} is not a registry (check the address): GET {base}/v2/ "
+                    f"answered {answer}",
+                    status=response.status,
+                )
             if response.status == 401:
                 self._authorizer.challenged(response)
-            if response.status in (200, 401):
-                return base
-            failure = TransientError(
-                f"GET {base}/v2/ answered HTTP {response.status}, not as a registry"
-            )
+            return base
         assert failure is not None
         raise failure

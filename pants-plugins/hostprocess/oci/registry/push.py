@@ -3,7 +3,9 @@
 The manifest goes up only once every blob is confirmed, so a registry never holds a manifest
 whose blobs are missing. The first blob that fails for good stops the others (queued ones
 never start, running ones stop at their next chunk or retry and are awaited), no manifest
-is pushed, and that first failure is the error raised; tags stay untouched.
+is pushed, and that first failure is the error raised; tags stay untouched. Tags move one
+after the other, so a tag that fails leaves the earlier ones moved: `TagsNotMoved` says
+exactly which references point at the image and which do not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hostprocess.oci.registry.errors import Cancelled, RegistryError
 from hostprocess.oci.registry.progress import Progress, ProgressCallback, one_at_a_time
 from hostprocess.oci.registry.pull import tag_digest
 from hostprocess.oci.registry.upload import BlobAction, BlobPushed, BlobUploader
+from hostprocess.oci.types import sha256_digest
 
 DEFAULT_UPLOAD_WORKERS = 4  # blobs in flight at once, as go-containerregistry's default jobs
 
@@ -35,6 +38,23 @@ class PushResult:
     blobs_skipped: int
     blobs_mounted: int
     tags_pushed: int
+
+
+class TagsNotMoved(RegistryError):
+    """The image is in the registry, but a tag could not be pointed at it.
+
+    `result.references` are exactly the references that now point at the image (its digest,
+    the tags moved and the tags that already pointed there). `not_moved` are the tags that
+    did not move: the one that failed (which may have moved unseen, if the registry acted
+    on a request whose answer was lost), then those never tried.
+    """
+
+    def __init__(
+        self, message: str, *, result: PushResult, not_moved: Sequence[str], cause: RegistryError
+    ) -> None:
+        super().__init__(message, status=cause.status, codes=cause.codes)
+        self.result = result
+        self.not_moved = tuple(not_moved)
 
 
 @dataclass(frozen=True)
@@ -71,17 +91,46 @@ def push_image(
     report(Progress("manifest-pushed", f"{repository}@{image.digest}"))
     references = {str(Reference(endpoint.registry, repository, digest=image.digest)): image.digest}
     tags_pushed = 0
-    for tag in dict.fromkeys(tags):
-        tags_pushed += _push_tag(endpoint, repository, tag, image, scopes, report)
+    unique = list(dict.fromkeys(tags))
+    for index, tag in enumerate(unique):
+        try:
+            tags_pushed += _push_tag(endpoint, repository, tag, image, scopes, report)
+        except RegistryError as error:
+            moved = _result(pushed, references, tags_pushed)
+            raise _tags_not_moved(endpoint, repository, unique[index:], moved, error) from error
         references[str(Reference(endpoint.registry, repository, tag=tag))] = image.digest
+    return _result(pushed, references, tags_pushed)
+
+
+def _result(pushed: Sequence[BlobPushed], references: Mapping[str, str], tags: int) -> PushResult:
     actions = [blob.action for blob in pushed]
     return PushResult(
-        references,
+        dict(references),
         blobs_uploaded=actions.count(BlobAction.UPLOADED),
         bytes_uploaded=sum(blob.bytes_sent for blob in pushed),
         blobs_skipped=actions.count(BlobAction.SKIPPED),
         blobs_mounted=actions.count(BlobAction.MOUNTED),
-        tags_pushed=tags_pushed,
+        tags_pushed=tags,
+    )
+
+
+def _tags_not_moved(
+    endpoint: Endpoint,
+    repository: str,
+    tags: Sequence[str],
+    moved: PushResult,
+    error: RegistryError,
+) -> TagsNotMoved:
+    """The failure of `tags[0]`, naming what points at the image now and what does not."""
+    not_moved = [str(Reference(endpoint.registry, repository, tag=tag)) for tag in tags]
+    digest = next(iter(moved.references.values()))  # each reference maps to the image's
+    return TagsNotMoved(
+        f"tag {tags[0]} of {repository} at {endpoint.registry} was not moved: {error}. "
+        f"Now at {digest}: {', '.join(moved.references)}. "
+        f"Not moved: {', '.join(not_moved)}; push again to move them",
+        result=moved,
+        not_moved=not_moved,
+        cause=error,
     )
 
 
@@ -132,20 +181,48 @@ def _push_blobs(
 def _put_manifest(
     endpoint: Endpoint, repository: str, reference: str, image: LayoutImage, scopes: Scopes
 ) -> None:
+    """PUT the manifest under `reference`; the registry must show it stored exactly our bytes."""
     url = f"{endpoint.base_url()}/v2/{repository}/manifests/{reference}"
 
-    def attempt(_: int) -> None:
+    def attempt(_: int) -> str | None:
         headers = {"Content-Type": image.media_type}
         response = endpoint.exchange("PUT", url, scopes, headers, image.manifest)
         endpoint.expect(response, (200, 201), f"PUT manifest {reference} to {repository}")
-        served = response.headers.get("Docker-Content-Digest")
-        if served and served != image.digest:
-            raise RegistryError(
-                f"{endpoint.registry} stored manifest {reference} of {repository} as {served}, "
-                f"not {image.digest}: it changed the bytes"
-            )
+        served: str | None = response.headers.get("Docker-Content-Digest") or None
+        return served
 
-    endpoint.retrying(f"push manifest {reference}", attempt)
+    served = endpoint.retrying(f"push manifest {reference}", attempt)
+    if served is None:  # not said, so not taken on trust: read back what it stored
+        for stored_under in dict.fromkeys((image.digest, reference)):
+            served = _stored_digest(endpoint, repository, stored_under, image, scopes)
+            _check_stored(endpoint, repository, stored_under, image, served)
+    else:
+        _check_stored(endpoint, repository, reference, image, served)
+
+
+def _stored_digest(
+    endpoint: Endpoint, repository: str, reference: str, image: LayoutImage, scopes: Scopes
+) -> str | None:
+    """The sha256 of the manifest served under `reference` as our media type, None if absent."""
+    url = f"{endpoint.base_url()}/v2/{repository}/manifests/{reference}"
+
+    def attempt(_: int) -> str | None:
+        response = endpoint.exchange("GET", url, scopes, {"Accept": image.media_type})
+        endpoint.expect(response, (200, 404), f"GET manifest {reference} of {repository}")
+        return sha256_digest(response.body) if response.status == 200 else None
+
+    return endpoint.retrying(f"confirm manifest {reference}", attempt)
+
+
+def _check_stored(
+    endpoint: Endpoint, repository: str, reference: str, image: LayoutImage, served: str | None
+) -> None:
+    if served != image.digest:
+        raise RegistryError(
+            f"{endpoint.registry} stored manifest {reference} of {repository} as "
+            f"{served or 'nothing'}, not {image.digest}: it changed or dropped the bytes; "
+            "check the registry (or the proxy in front of it)"
+        )
 
 
 def _push_tag(
