@@ -139,6 +139,8 @@ class Endpoint:
                     status=response.status,
                 )
             if response.status == 401:
+                if origin(response.url) != origin(base):  # redirected: not the registry's
+                    raise self._foreign_challenge("GET", response.url)
                 self._authorizer.challenged(response)
             return base
         assert failure is not None
