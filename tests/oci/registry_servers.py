@@ -665,6 +665,20 @@ def fresh_token_server(token_server: TokenServer) -> Iterator[TokenServer]:
     token_server.oauth_enabled = True
 
 
+@pytest.fixture
+def repository(request: pytest.FixtureRequest) -> str:
+    """A repository of this test's own on the shared registries."""
+    return unique_repository(request.node.name)
+
+
+@pytest.fixture
+def proxy(anonymous_registry: RegistryServer) -> Iterator[FaultProxy]:
+    """A recording, fault-injecting proxy in front of the anonymous registry (forwarding all)."""
+    proxy = FaultProxy(anonymous_registry.host)
+    yield proxy
+    proxy.stop()
+
+
 def unique_repository(name: str) -> str:
     """A repository name for one test, so tests sharing a registry never see each other's tags."""
     cleaned = "-".join(

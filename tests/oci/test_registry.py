@@ -60,18 +60,6 @@ MIB = 1 << 20
 FAST_RETRY = Retry(total_seconds=20, first_delay=0.01, max_delay=0.2)
 
 
-@pytest.fixture
-def repository(request: pytest.FixtureRequest) -> str:
-    return unique_repository(request.node.name)
-
-
-@pytest.fixture
-def proxy(anonymous_registry: RegistryServer) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(anonymous_registry.host)
-    yield proxy
-    proxy.stop()
-
-
 def assert_pushed(result: PushResult, host: str, repository: str, built: BuiltImage) -> None:
     expected = {f"{host}/{repository}@{built.image.digest}": built.image.digest}
     expected.update({f"{host}/{repository}:{tag}": built.image.digest for tag in built.tags})

@@ -48,18 +48,6 @@ FAST_RETRY = Retry(total_seconds=20, first_delay=0.01, max_delay=0.2)
 RETRIED = (408, 429, 500, 502, 503, 504)
 
 
-@pytest.fixture
-def repository(request: pytest.FixtureRequest) -> str:
-    return unique_repository(request.node.name)
-
-
-@pytest.fixture
-def proxy(anonymous_registry: RegistryServer) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(anonymous_registry.host)
-    yield proxy
-    proxy.stop()
-
-
 class _StartRewriting(Protocol):
     def __call__(self, rewrite: Rewrite, policy: Policy = ...) -> RewritingProxy:
         ...
