@@ -364,14 +364,16 @@ def test_publish_reports_every_reference_and_digest(
     ), run.output
     assert run.output.count("Uploaded 3 blobs") == 3, run.output
 
-    # --output: Pants' JSON, one entry per registry, with our digest.
-    entries = {entry["registry"]: entry for entry in first_publish.output_data}
-    assert sorted(entries) == sorted(hosts), first_publish.output_data
-    for host, entry in entries.items():
+    # --output: Pants' JSON, one entry per registry and tag (each tag is its own publish step,
+    # so that the summary can say exactly which moved), with our digest.
+    entries = first_publish.output_data
+    assert sorted((entry["registry"], entry["names"]) for entry in entries) == sorted(
+        (host, [f"{host}/{REPOSITORY}:{tag}"]) for host in hosts for tag in TAGS
+    ), entries
+    for entry in entries:
         assert entry["digest"] == digest
         assert (entry["target"], entry["repository"]) == ("examples:hello", REPOSITORY)
         assert (entry["published"], entry["exit_code"]) == (True, 0)
-        assert entry["names"] == [f"{host}/{REPOSITORY}:{tag}" for tag in TAGS]
 
     # dist/examples/hello.publish.json: every reference pushed, with its digest.
     expected_record = {}
@@ -449,7 +451,7 @@ def test_republish_uploads_nothing(
     digest = packaged_digest(site)
     # Our own account, once per registry...
     nothing = "Nothing to upload: all 3 blobs were already present."
-    assert republish.output.count(nothing) == 3, republish.output
+    assert republish.output.count(nothing) == 3 * len(TAGS), republish.output  # a step per tag
     assert "Uploaded" not in republish.output and "tag-pushed" not in republish.output
     assert republish.output.count("tag-unchanged") == 3 * len(TAGS)
     # ...and what went over the wire. The recorder saw the first publish's uploads, and now no
@@ -658,6 +660,9 @@ def test_registry_that_always_fails_stops_with_a_clear_message_and_no_tag(
     assert f"at {dead_proxy.host} failed after" in output and "HTTP 503" in output, output
     for tag in TAGS:
         assert f"✕ {dead_proxy.host}/denied/hello:{tag} failed for" in output, output
+    # The later tag's step stopped at once instead of retrying a registry that had failed.
+    assert f"as the first push of this image to {dead_proxy.host} failed" in output, output
+    assert failed_publish.seconds < 200, failed_publish.seconds
     assert len(failed_publish.proxied) > 1 and {r.action for r in failed_publish.proxied} == {"503"}
     # Nothing reached the registry, no tag exists, and no reference was recorded.
     assert "denied/hello" not in failed_publish.registry_log
@@ -667,3 +672,50 @@ def test_registry_that_always_fails_stops_with_a_clear_message_and_no_tag(
     assert not [
         ref for ref in failed_publish.record or {} if "/denied/" in ref
     ], failed_publish.record
+
+
+# --- 5. a tag that fails after the image got there ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def second_tag_fails(anonymous_registry: RegistryServer) -> Iterator[FaultProxy]:
+    failing = f"/v2/partial/hello/manifests/{TAGS[1]}"
+    proxy = FaultProxy(
+        anonymous_registry.host,
+        lambda method, path: "400" if method == "PUT" and path == failing else FORWARD,
+    )
+    yield proxy
+    proxy.stop()
+
+
+def test_a_failed_tag_is_the_only_one_reported_failed(
+    first_publish: FirstPublish,  # for the packaged layout
+    site: Site,
+    second_tag_fails: FaultProxy,
+    anonymous_registry: RegistryServer,
+) -> None:
+    """Pants' summary, the push's output and the record agree with the registry itself."""
+    site.write_build("partial/hello")
+    site.checkout.set_registries({"partial": {"address": second_tag_fails.host, "default": True}})
+    site.write_docker_config({"auths": {}})
+    run = run_pants(
+        site,
+        "publish",
+        "examples:hello",
+        anonymous=anonymous_registry,
+        proxy=second_tag_fails,
+        check=False,
+    )
+    digest = packaged_digest(site)
+    host = second_tag_fails.host
+    moved, failed = TAGS
+    assert run.returncode != 0, run.output
+    assert f"✓ {host}/partial/hello:{moved} published to {host} as {digest}." in run.output
+    assert f"✕ {host}/partial/hello:{failed} failed for {host} as {digest}." in run.output
+    assert f"{host}/partial/hello:{failed} not moved" in run.output
+    recorded = {ref for ref in run.record or {} if "/partial/" in ref}
+    assert recorded == {f"{host}/partial/hello@{digest}", f"{host}/partial/hello:{moved}"}
+    served = skopeo_output(f"{anonymous_registry.host}/partial/hello:{moved}", raw=True)
+    assert served == blob(site.layout, digest).read_bytes()
+    missing = skopeo_inspect(f"{anonymous_registry.host}/partial/hello:{failed}", raw=True)
+    assert missing.returncode != 0, missing.stdout

@@ -63,6 +63,8 @@ COMMAND_VALUES: List[Command] = [
         username_env="REG_USER",
         password_env="REG_PASSWORD",
         record="/work/dist/app.publish.json",
+        failure_marker="/work/dist/app.localhost-5000.push-failed",
+        follows=True,
         mount_from="team/base",
         deadlines=DeadlineOptions(timeout=90.0, min_throughput=65536),
     ),

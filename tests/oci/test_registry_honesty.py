@@ -361,6 +361,69 @@ NOT_FOUND = (404, [("Content-Type", "text/plain")], b"404 page not found\n")
 HTML = (200, [("Content-Type", "text/html; charset=utf-8")], b"<html>Welcome to nginx!</html>")
 
 
+def _tag_step(
+    small_image: BuiltImage, host: str, repository: str, tag: str, marker: Path, follows: bool
+) -> list[str]:
+    """The argv of one publish step: the push of one tag, as `goals/publish.py` writes it."""
+    command = PushCommand(
+        layout=str(small_image.layout),
+        registry=host,
+        repository=repository,
+        tag=(tag,),
+        failure_marker=str(marker),
+        follows=follows,
+    )
+    return list(command.to_argv())
+
+
+def test_a_later_tag_step_stops_at_once_when_the_image_did_not_get_there(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    small_image: BuiltImage,
+    repository: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each tag is its own publish step (so Pants' summary is exact); once the image failed to
+    reach the registry, the later steps fail without spending their retry budget on it."""
+    marker = tmp_path / "hello.registry.push-failed"
+    proxy.policy = lambda method, path: "400" if manifest_put(method, path) else FORWARD
+    assert main(_tag_step(small_image, proxy.host, repository, "a", marker, False)) == 1
+    assert "HTTP 400" in marker.read_text()
+    seen = len(proxy.records)
+    capsys.readouterr()
+    assert main(_tag_step(small_image, proxy.host, repository, "b", marker, True)) == 1
+    out, err = capsys.readouterr()
+    assert len(proxy.records) == seen, "a later step sends nothing"
+    assert f"{proxy.host}/{repository}:b not moved" in out
+    assert "as the first push of this image" in err and "HTTP 400" in err
+
+    # The next run's first step replaces the marker, and the later steps go on.
+    proxy.policy = lambda method, path: FORWARD
+    assert main(_tag_step(small_image, proxy.host, repository, "a", marker, False)) == 0
+    assert not marker.exists()
+    assert main(_tag_step(small_image, proxy.host, repository, "b", marker, True)) == 0
+    digest = small_image.image.digest
+    assert served_digest(anonymous_registry.host, repository, "b") == digest
+
+
+def test_a_failed_tag_step_does_not_stop_the_next_tag(
+    anonymous_registry: RegistryServer,
+    proxy: FaultProxy,
+    small_image: BuiltImage,
+    repository: str,
+    tmp_path: Path,
+) -> None:
+    """The image got there; only one tag failed: the next tag's step still moves its tag."""
+    marker = tmp_path / "hello.registry.push-failed"
+    proxy.policy = fail_tag("a", repository)
+    assert main(_tag_step(small_image, proxy.host, repository, "a", marker, False)) == 1
+    assert not marker.exists()
+    assert main(_tag_step(small_image, proxy.host, repository, "b", marker, True)) == 0
+    assert served_digest(anonymous_registry.host, repository, "b") == small_image.image.digest
+    assert not tag_exists(anonymous_registry.host, repository, "a")
+
+
 @pytest.mark.parametrize(
     "reply, answer",
     [(NOT_FOUND, "HTTP 404 (text/plain)"), (HTML, "HTTP 200 (text/html; charset=utf-8)")],

@@ -83,3 +83,42 @@ def test_the_registry_deadlines_reach_the_push() -> None:
     argv, _ = _push(_runner("certs/ca.pem", *options))
     assert _flag_value(argv, "--timeout") == "7.5"
     assert _flag_value(argv, "--min-throughput") == str(8 * 1024)
+
+
+def test_each_tag_is_its_own_publish_step_and_later_ones_follow_the_first() -> None:
+    """So that Pants' summary says exactly which tags moved (see `oci/cli.py`'s `push`)."""
+    registries = (
+        "{'ci': {'address': 'registry.ci.internal:5000', 'default': True}, "
+        "'backup': {'address': 'backup.example', 'default': True}}"
+    )
+    rule_runner = make_rule_runner(
+        f"--hostprocess-registries={registries}",
+        query_rules=(QueryRule(PublishProcesses, [PublishHostProcessImageRequest]),),
+    )
+    rule_runner.write_files(
+        {
+            "apps/agent/BUILD": agent_build('image_tags=["v1", "latest"],'),
+            "apps/agent/start.ps1": START_SCRIPT,
+        }
+    )
+    field_set = PublishHostProcessImageFieldSet.create(rule_runner.get_target(IMAGE))
+    jobs = rule_runner.request(PublishProcesses, [PublishHostProcessImageRequest(field_set, ())])
+    steps = []
+    for job in jobs:
+        assert job.process is not None
+        argv = list(job.process.process.argv)
+        argv = argv[argv.index("push") :]
+        registry = _flag_value(argv, "--registry")
+        assert (
+            _flag_value(argv, "--failure-marker")
+            == _flag_value(argv, "--record")[: -len(".publish.json")]
+            + f".{registry.replace(':', '-')}.push-failed"
+        )
+        steps.append((job.names, registry, _flag_value(argv, "--tag"), "--follows" in argv))
+    ci, backup = "registry.ci.internal:5000", "backup.example"
+    assert steps == [  # the registries in their aliases' order, each first tag first
+        ((f"{backup}/windows/agent:v1",), backup, "v1", False),
+        ((f"{backup}/windows/agent:latest",), backup, "latest", True),
+        ((f"{ci}/windows/agent:v1",), ci, "v1", False),
+        ((f"{ci}/windows/agent:latest",), ci, "latest", True),
+    ]

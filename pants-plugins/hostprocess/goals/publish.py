@@ -43,6 +43,8 @@ from hostprocess.target_types import (
 )
 from hostprocess.util_rules.tool import ToolRequest, ca_cert_digest, interactive_tool_process
 
+RECORD_SUFFIX = ".publish.json"
+
 
 class PublishHostProcessImageRequest(PublishRequest):
     pass
@@ -85,8 +87,8 @@ async def _mount_sources(target: Target, subsystem: HostProcessSubsystem) -> dic
 def _push_command(
     registry: RegistryOptions,
     repository: str,
-    tags: tuple[str, ...],
-    record: str,
+    tag: str | None,
+    files: _PushFiles,
     mount_from: str | None,
     deadlines: DeadlineOptions,
 ) -> PushCommand:
@@ -94,15 +96,30 @@ def _push_command(
         layout=TOOL_LAYOUT,
         registry=registry.address,
         repository=repository,
-        tag=tags,
+        tag=(tag,) if tag else (),
         insecure=registry.insecure,
         ca_cert=registry.ca_cert or None,
         username_env=registry.username_env or None,
         password_env=registry.password_env if registry.username_env else None,
-        record=record,
+        record=files.record,
+        failure_marker=files.failure_marker(registry),
+        follows=files.follows,
         mount_from=mount_from if mount_from and mount_from != repository else None,
         deadlines=deadlines,
     )
+
+
+@dataclass(frozen=True)
+class _PushFiles:
+    """Where a push step records what it pushed, and whether an earlier step ran before it."""
+
+    record: str  # absolute: dist/<output_path>.publish.json
+    follows: bool  # a later tag of the same image and registry
+
+    def failure_marker(self, registry: RegistryOptions) -> str:
+        """Written by a registry's first step when the image did not get there (see PushCommand)."""
+        stem = self.record[: -len(RECORD_SUFFIX)]
+        return f"{stem}.{registry.address.replace(':', '-')}.push-failed"
 
 
 @rule(desc="Prepare to push HostProcess images")
@@ -127,7 +144,7 @@ async def push_hostprocess_image(
     record = os.path.join(
         build_root.path,
         dist_dir.relpath,
-        field_set.output_path.value_or_default(file_ending=None) + ".publish.json",
+        field_set.output_path.value_or_default(file_ending=None) + RECORD_SUFFIX,
     )
     registries = tuple(
         subsystem.registries().resolve(tuple(field_set.registries.value or ()), owner=str(address))
@@ -152,29 +169,35 @@ async def push_hostprocess_image(
         )
         env = await Get(EnvironmentVars, EnvironmentVarsRequest(env_names))
         inputs = await Get(Digest, MergeDigests([layout, await ca_cert_digest(registry)]))
-        process = await interactive_tool_process(
-            ToolRequest(
-                _push_command(
-                    registry, repository, tags, record, mount_from, subsystem.registry_deadlines()
-                ),
-                inputs,
-                f"Push {address} to {registry.address}",
-                extra_env=FrozenDict({**env, **credential_env(env)}),
+        # One step per tag, so that Pants' summary says exactly which tags moved.
+        for index, tag in enumerate(tags or (None,)):
+            command = _push_command(
+                registry,
+                repository,
+                tag,
+                _PushFiles(record, follows=index > 0),
+                mount_from,
+                subsystem.registry_deadlines(),
             )
-        )
-        names = tuple(f"{registry.address}/{repository}:{tag}" for tag in tags) or (
-            f"{registry.address}/{repository}@{digest}",
-        )
-        jobs.append(
-            PublishPackages(
-                names=names,
-                process=process,
-                description=f"{registry.address} as {digest}",
-                data=PublishOutputData(
-                    {"digest": digest, "registry": registry.address, "repository": repository}
-                ),
+            process = await interactive_tool_process(
+                ToolRequest(
+                    command,
+                    inputs,
+                    f"Push {address} to {registry.address}",
+                    extra_env=FrozenDict({**env, **credential_env(env)}),
+                )
             )
-        )
+            reference = f"{repository}:{tag}" if tag else f"{repository}@{digest}"
+            jobs.append(
+                PublishPackages(
+                    names=(f"{registry.address}/{reference}",),
+                    process=process,
+                    description=f"{registry.address} as {digest}",
+                    data=PublishOutputData(
+                        {"digest": digest, "registry": registry.address, "repository": repository}
+                    ),
+                )
+            )
     return PublishProcesses(jobs)
 
 

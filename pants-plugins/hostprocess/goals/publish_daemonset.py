@@ -36,6 +36,7 @@ from hostprocess.goals.package_daemonset import (
     PinnedManifest,
 )
 from hostprocess.goals.publish import (
+    RECORD_SUFFIX,
     PublishHostProcessImageFieldSet,
     PublishHostProcessImageRequest,
 )
@@ -161,7 +162,7 @@ async def publish_hostprocess_daemonset(
     record = os.path.join(
         build_root.path,
         dist_dir.relpath,
-        image[OutputPathField].value_or_default(file_ending=None) + ".publish.json",
+        image[OutputPathField].value_or_default(file_ending=None) + RECORD_SUFFIX,
     )
     tools = _Tools(bash, mkdir, cp, mv)
     return PublishProcesses(

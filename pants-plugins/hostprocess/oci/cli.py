@@ -125,6 +125,32 @@ def pull(command: PullCommand) -> None:
 
 @run.register
 def push(command: PushCommand) -> None:
+    """Push the layout's image, unless an earlier step of this run could not get it there.
+
+    A registry's first push step of a run replaces the failure marker; a later tag's step
+    (`follows`) finds it when the image did not get there, and stops at once instead of
+    spending the retry budget on a registry that already failed.
+    """
+    marker = Path(command.failure_marker) if command.failure_marker else None
+    if marker is not None and command.follows and marker.is_file():
+        _report_references({}, _tag_references(command))
+        raise RegistryError(
+            f"not pushed, as the first push of this image to {command.registry} failed: "
+            f"{marker.read_text().strip()}"
+        )
+    if marker is not None and not command.follows:
+        marker.unlink(missing_ok=True)
+    try:
+        _push(command)
+    except TagsNotMoved:
+        raise  # the image is there: later tags may still move
+    except (RegistryError, CredentialsError) as error:
+        if marker is not None and not command.follows:
+            _write_atomically(marker, f"{error}\n")
+        raise
+
+
+def _push(command: PushCommand) -> None:
     """Push the layout's image; credentials come from the environment, never from argv."""
     credentials = find_credentials(
         command.registry,
@@ -167,9 +193,12 @@ def _push_reporting_failure(client: RegistryClient, command: PushCommand) -> Pus
             _update_record(Path(command.record), error.result.references, error.not_moved[:1])
         raise
     except RegistryError:  # no manifest went up, so no tag moved
-        tags = [Reference(command.registry, command.repository, tag=tag) for tag in command.tag]
-        _report_references({}, [str(tag) for tag in tags])
+        _report_references({}, _tag_references(command))
         raise
+
+
+def _tag_references(command: PushCommand) -> list[str]:
+    return [str(Reference(command.registry, command.repository, tag=tag)) for tag in command.tag]
 
 
 def _report_references(moved: Mapping[str, str], not_moved: Sequence[str]) -> None:
@@ -195,9 +224,13 @@ def _update_record(path: Path, references: Mapping[str, str], uncertain: Sequenc
     record.update(references)
     for reference in uncertain:
         record.pop(reference, None)
+    _write_atomically(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 

@@ -281,6 +281,12 @@ class PushCommand(Command):
     username_env: str | None = _value("the variable holding the username", default=None)
     password_env: str | None = _value("the variable holding the password", default=None)
     record: str | None = _value("a JSON file of reference -> digest to update", default=None)
+    failure_marker: str | None = _value(
+        "a file the first push of an image to the registry writes when the image did not get "
+        "there, and removes when it did; a push with --follows then stops at once",
+        default=None,
+    )
+    follows: bool = _switch("a later tag's push, after the first push of the same image")
     mount_from: str | None = _value(
         "a repository on the registry that may hold the blobs", default=None
     )
