@@ -451,7 +451,7 @@ def test_republish_uploads_nothing(
     digest = packaged_digest(site)
     # Our own account, once per registry...
     nothing = "Nothing to upload: all 3 blobs were already present."
-    assert republish.output.count(nothing) == 3 * len(TAGS), republish.output  # a step per tag
+    assert republish.output.count(nothing) == 3, republish.output
     assert "Uploaded" not in republish.output and "tag-pushed" not in republish.output
     assert republish.output.count("tag-unchanged") == 3 * len(TAGS)
     # ...and what went over the wire. The recorder saw the first publish's uploads, and now no

@@ -167,7 +167,9 @@ def _push(command: PushCommand) -> None:
         progress=_print_progress,
     )
     result = _push_reporting_failure(client, command)
-    if result.blobs_uploaded:
+    if command.follows:
+        print("The image went up in this registry's first step: only the tag moves here.")
+    elif result.blobs_uploaded:
         print(
             f"Uploaded {result.blobs_uploaded} blobs ({result.bytes_uploaded} bytes); "
             f"{result.blobs_skipped} already present, {result.blobs_mounted} mounted."
@@ -183,10 +185,11 @@ def _push(command: PushCommand) -> None:
 
 def _push_reporting_failure(client: RegistryClient, command: PushCommand) -> PushResult:
     """The push; if it fails, first say (and record) which references moved and which did not."""
+    layout = Path(command.layout)
     try:
-        return client.push(
-            Path(command.layout), command.repository, command.tag, mount_from=command.mount_from
-        )
+        if command.follows:  # the first step of this run put the image there
+            return client.tag(layout, command.repository, command.tag)
+        return client.push(layout, command.repository, command.tag, mount_from=command.mount_from)
     except TagsNotMoved as error:
         _report_references(error.result.references, error.not_moved)
         if command.record:

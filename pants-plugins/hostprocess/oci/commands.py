@@ -286,7 +286,9 @@ class PushCommand(Command):
         "there, and removes when it did; a push with --follows then stops at once",
         default=None,
     )
-    follows: bool = _switch("a later tag's push, after the first push of the same image")
+    follows: bool = _switch(
+        "a later tag's step, after the first push of the same image: move the tags only"
+    )
     mount_from: str | None = _value(
         "a repository on the registry that may hold the blobs", default=None
     )

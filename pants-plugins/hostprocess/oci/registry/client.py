@@ -26,6 +26,7 @@ from hostprocess.oci.registry.push import (
     PushOptions,
     PushResult,
     push_image,
+    tag_image,
 )
 from hostprocess.oci.registry.retry import Retry
 from hostprocess.oci.registry.transport import Transport, is_loopback, tls_context
@@ -93,6 +94,16 @@ class RegistryClient:
         image = read_layout_image(layout)
         options = PushOptions(mount_from, self._chunk_size, self._upload_workers)
         return push_image(self._endpoint, image, repository, tags, options, self._progress)
+
+    def tag(self, layout: Path, repository: str, tags: Sequence[str]) -> PushResult:
+        """Point each of `tags` at the layout's image, which must be in `repository` already
+        (a previous `push` put it there): no blob or manifest is sent but the tags'."""
+        validate_repository(repository)
+        for tag in tags:
+            validate_tag(tag)
+        return tag_image(
+            self._endpoint, read_layout_image(layout), repository, tags, self._progress
+        )
 
     def pull_manifest(self, repository: str, digest: str) -> bytes:
         """The manifest stored under `digest`, exactly as served and checked against it."""

@@ -89,6 +89,31 @@ def push_image(
     pushed = _push_blobs(uploader, image.blobs, options.upload_workers)
     _put_manifest(endpoint, repository, image.digest, image, scopes)
     report(Progress("manifest-pushed", f"{repository}@{image.digest}"))
+    return _move_tags(endpoint, image, repository, tags, scopes, pushed, report)
+
+
+def tag_image(
+    endpoint: Endpoint,
+    image: LayoutImage,
+    repository: str,
+    tags: Sequence[str],
+    progress: ProgressCallback,
+) -> PushResult:
+    """Point each of `tags` at `image`, which an earlier push put in `repository`."""
+    scopes: Scopes = (f"repository:{repository}:pull,push",)
+    return _move_tags(endpoint, image, repository, tags, scopes, [], one_at_a_time(progress))
+
+
+def _move_tags(
+    endpoint: Endpoint,
+    image: LayoutImage,
+    repository: str,
+    tags: Sequence[str],
+    scopes: Scopes,
+    pushed: Sequence[BlobPushed],
+    report: ProgressCallback,
+) -> PushResult:
+    """Point each tag at the image in turn; the first that fails raises `TagsNotMoved`."""
     references = {str(Reference(endpoint.registry, repository, digest=image.digest)): image.digest}
     tags_pushed = 0
     unique = list(dict.fromkeys(tags))
