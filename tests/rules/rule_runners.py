@@ -1,8 +1,8 @@
 """The one RuleRunner factory for tests that run the image tool (and its sibling PEXes).
 
-Each runner gets the plugin's rules and targets, the real lockfiles of the resolves it needs
-(paths and interpreter constraints as pants.toml declares them), and the pex tool that
-./pants built, at the path and version pants.toml pins.
+Each runner gets the plugin's rules and targets, whose tools install from the lockfiles
+inside the plugin package (as for a user of the wheel), and the pex tool that ./pants built,
+at the path and version pants.toml pins.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import tomli
 from pants.core.target_types import FilesGeneratorTarget
 from pants.core.target_types import rules as core_target_type_rules
 from pants.core.util_rules import source_files
@@ -22,9 +21,6 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from hostprocess import register
 from pinned_versions import read_pinned_versions
-
-IMAGE_TOOL_RESOLVE = "hostprocess-tool"
-BASE_LICENSE = "cc0-legalcode.txt"  # the built-in base layer's license text
 
 
 def pex_tool_options() -> list[str]:
@@ -41,28 +37,21 @@ def pex_tool_options() -> list[str]:
     ]
 
 
-def resolve_options(resolves: Iterable[str]) -> tuple[list[str], list[str]]:
-    """The lockfiles of `resolves` and the `--python-*` options declaring them, from pants.toml."""
-    python = tomli.loads(Path("pants.toml").read_text())["python"]
-    lockfiles = {name: python["resolves"][name] for name in resolves}
-    constraints = {name: python["resolves_to_interpreter_constraints"][name] for name in resolves}
-    # The tests' own resolve is never built here: a placeholder lockfile path will do.
-    all_lockfiles = {"python-default": "default.lock", **lockfiles}
-    options = [
-        "--python-enable-resolves",
-        f"--python-resolves={all_lockfiles}",
-        f"--python-resolves-to-interpreter-constraints={constraints}",
-    ]
-    return list(lockfiles.values()), options
+def download_options() -> list[str]:
+    """What ./pants sets for pex's downloads of the tools' lockfiles: no machine pip.conf, and
+    the machine's CA bundle (SSL_CERT_FILE, when a TLS-inspecting proxy needs one)."""
+    options = ["--subprocess-environment-env-vars=['PIP_CONFIG_FILE=/dev/null']"]
+    if os.environ.get("SSL_CERT_FILE"):
+        options.append(f"--ca-certs-path={os.environ['SSL_CERT_FILE']}")
+    return options
 
 
 def tool_rule_runner(
-    *resolves: str,
     target_types: Sequence[type[Target]] = (),
     query_rules: Sequence[QueryRule] = (),
     options: Sequence[str] = (),
 ) -> RuleRunner:
-    """A RuleRunner that builds images: the image tool's resolve, plus `resolves`.
+    """A RuleRunner that builds images, parses Dockerfiles and runs image tests.
 
     `target_types` and `query_rules` come beside the plugin's and the `files` target;
     `options` are extra flags such as `--hostprocess-compression=zstd`.
@@ -76,10 +65,8 @@ def tool_rule_runner(
             *query_rules,
         ],
     )
-    lockfiles, python_options = resolve_options([IMAGE_TOOL_RESOLVE, *resolves])
-    runner.write_files({path: Path(path).read_bytes() for path in [BASE_LICENSE, *lockfiles]})
     runner.set_options(
-        [*python_options, *pex_tool_options(), *options],
+        [*pex_tool_options(), *download_options(), *options],
         env_inherit={"PATH", "PYENV_ROOT", "HOME", "PIP_CONFIG_FILE", "SSL_CERT_FILE"},
     )
     return runner

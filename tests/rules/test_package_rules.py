@@ -1,8 +1,8 @@
 """RuleRunner tests that run the real package rule: tool PEX, layer processes, layout.
 
 They cover the options the end-to-end example does not: Docker media types, zstd layers,
-labels/annotations, output paths. The tool comes from the repository's real
-`hostprocess-tool` lockfile, and Pants' pex tool from the file ./pants built (see
+labels/annotations, output paths. The tool comes from its real lockfile inside
+the plugin, and Pants' pex tool from the file ./pants built (see
 `rules.rule_runners`).
 """
 from __future__ import annotations
