@@ -143,6 +143,13 @@ async def push_hostprocess_image(
     mount_sources = await _mount_sources(wrapped.target, subsystem)
     jobs = []
     for registry in registries:
+        names = tuple(f"{registry.address}/{repository}:{tag}" for tag in tags) or (
+            f"{registry.address}/{repository}@{digest}",
+        )
+        if registry.skip_push:
+            skipped = f"(`skip_push` is set for the `{registry.alias}` registry)"
+            jobs.append(PublishPackages(names=names, description=skipped))
+            continue
         mount_from = mount_sources.get(registry.address, mount_sources.get(None))
         env_names = (
             *CREDENTIAL_LOCATIONS,
@@ -157,9 +164,6 @@ async def push_hostprocess_image(
                 f"Push {address} to {registry.address}",
                 extra_env=FrozenDict({**env, **credential_env(env)}),
             )
-        )
-        names = tuple(f"{registry.address}/{repository}:{tag}" for tag in tags) or (
-            f"{registry.address}/{repository}@{digest}",
         )
         jobs.append(
             PublishPackages(
