@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Sequence
 
 from pants.core.target_types import FilesGeneratorTarget
 from pants.core.target_types import rules as core_target_type_rules
@@ -23,17 +23,27 @@ from hostprocess import register
 from pinned_versions import read_pinned_versions
 
 
-def pex_tool_options() -> list[str]:
-    """`[pex-cli]` options naming ./pants' pex tool (HOSTPROCESS_BUILD_ROOT: pants.toml)."""
+def pex_cli_settings() -> dict[str, Any]:
+    """`[pex-cli]` settings naming ./pants' pex tool (HOSTPROCESS_BUILD_ROOT: pants.toml)."""
     pins = read_pinned_versions()
     pex_tool = pins.pex_tool(Path(os.environ["HOSTPROCESS_BUILD_ROOT"]))
     assert pex_tool.is_file(), f"{pex_tool} is missing: run ./pants once to build it"
     sha256 = hashlib.sha256(pex_tool.read_bytes()).hexdigest()
     known_version = f"{pins.pex_cli_version}|linux_x86_64|{sha256}|{pex_tool.stat().st_size}"
+    return {
+        "version": pins.pex_cli_version,
+        "known_versions": [known_version],
+        "url_template": f"file://{pex_tool}",
+    }
+
+
+def pex_tool_options() -> list[str]:
+    """The same settings as `--pex-cli-*` flags."""
+    settings = pex_cli_settings()
     return [
-        f"--pex-cli-version={pins.pex_cli_version}",
-        f"--pex-cli-known-versions=['{known_version}']",
-        f"--pex-cli-url-template=file://{pex_tool}",
+        f"--pex-cli-version={settings['version']}",
+        f"--pex-cli-known-versions={settings['known_versions']}",
+        f"--pex-cli-url-template={settings['url_template']}",
     ]
 
 
