@@ -144,8 +144,13 @@ def test_package_test_and_publish(sample: Checkout, anonymous_registry: Registry
     tested = sample.pants("test", "::").stdout
     assert "✓ examples:hello-test succeeded" in tested, tested
 
-    published = sample.pants("publish", "examples:hello").stdout
-    line = f"✓ {anonymous_registry.host}/examples/hello:latest published to"
-    assert line in published, published
-    tag = f"{anonymous_registry.host}/examples/hello:latest"
-    assert json.loads(skopeo_output(tag))["Digest"] == HELLO_DIGEST
+    published = sample.pants("publish", "::").stdout
+    host = anonymous_registry.host
+    assert f"✓ {host}/examples/hello:latest published to {host} as {HELLO_DIGEST}." in published
+    assert f"✓ dist/{DAEMONSET} published to dist/ as a manifest pinning {reference}." in published
+    assert json.loads(skopeo_output(f"{host}/examples/hello:latest"))["Digest"] == HELLO_DIGEST
+    dockerfile = json.loads(
+        (sample.dist / "examples.dockerfile/dockerfile.image.json").read_bytes()
+    )
+    pushed = json.loads(skopeo_output(f"{host}/examples/dockerfile/dockerfile:latest"))
+    assert pushed["Digest"] == dockerfile["digest"]
