@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
-from pants.backend.python.util_rules.lockfile_metadata import PythonLockfileMetadata
+from pants.backend.python.util_rules.lockfile_metadata import (
+    PythonLockfileMetadata,
+    PythonLockfileMetadataV2,
+)
 from pants.util.resources import read_resource
 
 from hostprocess.subsystems.dockerfile_parser import DockerfileParserSubsystem
@@ -28,7 +31,8 @@ def test_lockfile_header_matches_the_defaults(tool: type[HostProcessPythonTool])
     metadata = PythonLockfileMetadata.from_lockfile(
         lockfile, resolve_name=tool.options_scope, delimeter="//"
     )
-    locked = sorted(str(requirement) for requirement in metadata.requirements)  # type: ignore[attr-defined]
+    assert isinstance(metadata, PythonLockfileMetadataV2)  # requirements as a set, not a hash
+    locked = sorted(str(requirement) for requirement in metadata.requirements)
     assert locked == sorted([tool.default_version, *tool.default_extra_requirements])
     assert metadata.valid_for_interpreter_constraints == InterpreterConstraints(
         tool.default_interpreter_constraints

@@ -41,12 +41,12 @@ class HostProcessPythonTool(PythonToolRequirementsBase):
     def pex_request(self, sources: Digest) -> PexRequest:
         """The tool's PEX, running `main` from `sources`."""
         return self.to_pex_request(
-            interpreter_constraints=self._pex_interpreter_constraints(),
+            interpreter_constraints=self.pex_interpreter_constraints(),
             main=self.main,
             sources=sources,
         )
 
-    def _pex_interpreter_constraints(self) -> InterpreterConstraints | None:
+    def pex_interpreter_constraints(self) -> InterpreterConstraints | None:
         """The tool's own for its embedded lockfile; for `install_from_resolve`, None lets Pants
         use the resolve's unless the option is set (left empty, Pants would fall back to
         `[python].interpreter_constraints` for the embedded lockfile too)."""
@@ -108,7 +108,7 @@ def _tool_rules(tool: type[HostProcessPythonTool]) -> Iterable[Any]:
         request: ExportPythonToolSentinel, subsystem: HostProcessPythonTool
     ) -> ExportPythonTool:
         pex_request = subsystem.to_pex_request(
-            interpreter_constraints=subsystem._pex_interpreter_constraints()
+            interpreter_constraints=subsystem.pex_interpreter_constraints()
         )
         return ExportPythonTool(subsystem.options_scope, pex_request)
 

@@ -2,8 +2,9 @@
 
 Its sources are read from the installed plugin and its third-party requirements come from
 `[hostprocess-image-tool]` (the lockfile inside the plugin by default), so the tool (and
-therefore every layer's bytes) is pinned by content and shared through Pants' caches. `ToolRequest` runs any of its
-commands (`oci/commands.py`), the one place a tool process is made.
+therefore every layer's bytes) is pinned by content and shared through Pants' caches.
+`ToolRequest` runs any of its commands (`oci/commands.py`), the one place a tool process is
+made.
 """
 
 from __future__ import annotations
