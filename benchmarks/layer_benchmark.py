@@ -89,10 +89,10 @@ def measure(name: str, command: str, cwd: Path, env: dict[str, str] | None = Non
 
 
 def tool_python() -> Path:
-    """The tool's pinned virtualenv, exported from its lockfile by Pants."""
-    subprocess.run(["./pants", "export", "--resolve=hostprocess-tool"], cwd=REPO, check=True)
+    """The tool's pinned virtualenv, exported by Pants from `[hostprocess-image-tool]`."""
+    subprocess.run(["./pants", "export", "--resolve=hostprocess-image-tool"], cwd=REPO, check=True)
     [python] = sorted(
-        (REPO / "dist/export/python/virtualenvs/hostprocess-tool").glob("*/bin/python")
+        (REPO / "dist/export/python/virtualenvs/hostprocess-image-tool").glob("*/bin/python")
     )
     return python
 

@@ -26,7 +26,7 @@ registry and that every republish uploaded nothing, and stops every registry it 
 Usage: python3 benchmarks/push_benchmark.py [--size-mib 400] [--layers 2] [--repeat 3]
            [--baseline-ref REV] [--python PY] [--keep]
 Run from the repository root. Without --python it exports the image tool's virtualenv
-(`./pants export --resolve=hostprocess-tool`), as layer_benchmark.py does.
+(`./pants export --resolve=hostprocess-image-tool`), as layer_benchmark.py does.
 """
 from __future__ import annotations
 
@@ -126,10 +126,10 @@ def write_layout(tree: Path, layout: Path) -> None:
 
 
 def tool_python() -> Path:
-    """The tool's pinned virtualenv, exported from its lockfile by Pants."""
-    subprocess.run(["./pants", "export", "--resolve=hostprocess-tool"], cwd=REPO, check=True)
+    """The tool's pinned virtualenv, exported by Pants from `[hostprocess-image-tool]`."""
+    subprocess.run(["./pants", "export", "--resolve=hostprocess-image-tool"], cwd=REPO, check=True)
     [python] = sorted(
-        (REPO / "dist/export/python/virtualenvs/hostprocess-tool").glob("*/bin/python")
+        (REPO / "dist/export/python/virtualenvs/hostprocess-image-tool").glob("*/bin/python")
     )
     return python
 

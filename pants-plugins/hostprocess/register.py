@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# First, so a Pants version the plugin does not support fails with one clear message.
+from hostprocess.pants_version import check_pants_version
+
+check_pants_version()
+
+# isort: split
 from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule

@@ -29,7 +29,7 @@ def credential_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 KNOWN_KEYS = frozenset(
-    {"address", "default", "insecure", "ca_cert", "username_env", "password_env"}
+    {"address", "default", "insecure", "ca_cert", "username_env", "password_env", "skip_push"}
 )
 
 
@@ -46,6 +46,7 @@ class RegistryOptions:
     ca_cert: str = ""  # a PEM bundle to trust in addition to the system's
     username_env: str = ""
     password_env: str = ""
+    skip_push: bool = False  # `publish` pushes nothing here (as the docker backend's `skip_push`)
 
     @classmethod
     def from_dict(cls, alias: str, raw: Mapping[str, Any]) -> RegistryOptions:
@@ -78,6 +79,7 @@ class RegistryOptions:
             ca_cert=str(raw.get("ca_cert", "")),
             username_env=str(raw.get("username_env", "")),
             password_env=str(raw.get("password_env", "")),
+            skip_push=_bool(raw.get("skip_push", False), where, "skip_push"),
         )
         if bool(options.username_env) != bool(options.password_env):
             raise RegistryConfigError(

@@ -18,7 +18,7 @@ IMAGES = ("examples/hello", "examples.node-agent/node-agent")  # output paths un
 # Descriptions of the processes our rules run (util_rules/tool.py, layers.py, pull.py and
 # goals/package.py). Everything else in a build is Pants' own (interpreter discovery, zip...).
 OUR_PROCESS = re.compile(
-    r"^(Building \d+ requirements? for hostprocess_tool\.pex"
+    r"^(Building hostprocess_image_tool\.pex "
     r"|Building the HostProcess base layer"
     r"|Building the (files )?layer "
     r"|Writing the (oci|docker)-archive of "

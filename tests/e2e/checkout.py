@@ -23,13 +23,15 @@ REGISTRIES_MARKER = "# --- [hostprocess.registries] written by the end-to-end te
 @dataclass(frozen=True)
 class Checkout:
     root: Path
+    # A sample repository without a launcher of its own runs a checkout's, as a user's `pants`.
+    launcher: str = "./pants"
 
     def pants(
         self, *args: str, env: dict[str, str] | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run ./pants without a daemon, so nothing outlives the test."""
         result = subprocess.run(
-            ["./pants", "--no-pantsd", "--no-dynamic-ui", *args],
+            [self.launcher, "--no-pantsd", "--no-dynamic-ui", *args],
             cwd=self.root,
             env={**os.environ, **(env or {})},
             text=True,

@@ -1,10 +1,11 @@
 """`examples/node-agent:node-agent-daemonset` end to end: real `./pants package` and `publish`.
 
-One checkout, four runs: without a registry (refused with the fix), package (the manifest
-validates against the Kubernetes schemas and pins the digest in the image's own
-`image.json` and layout index), publish to a real registry on loopback (the summary names
-the manifest and the digest; skopeo finds that digest under the pinned reference), and a
-package after a one-script change (a new digest, pinned).
+One checkout, five runs: package and publish as the repository is (the image's `example`
+registry in pants.toml is `skip_push`: the manifest pins it, nothing is pushed), package with
+that alias pointed at a real registry on loopback (the manifest validates against the
+Kubernetes schemas and pins the digest in the image's own `image.json` and layout index),
+publish there (the summary names the manifest and the digest; skopeo finds that digest under
+the pinned reference), and a package after a one-script change (a new digest, pinned).
 """
 from __future__ import annotations
 
@@ -44,16 +45,16 @@ def test_node_agent_daemonset_package_and_publish(
     tmp_path: Path, anonymous_registry: RegistryServer
 ) -> None:
     checkout = copy_repo(tmp_path / "repo")
-    unconfigured = checkout.pants("package", TARGET, check=False)
-    assert unconfigured.returncode != 0
-    assert (
-        f"pins the image {IMAGE} by registry and digest, but that image has no registry"
-        in unconfigured.stdout
-    )
-    assert not (checkout.dist / MANIFEST).exists()
+    checkout.pants("package", TARGET, IMAGE)
+    example = f"registry.example.com/examples/node-agent@{built_digest(checkout)}"
+    assert pinned_image(checkout) == example
+    skipped = checkout.pants("publish", TARGET).stdout
+    assert f"- dist/{MANIFEST} skipped (`skip_push` is set for the `example` registry" in skipped
+    assert "published" not in skipped, skipped
 
     host = anonymous_registry.host
-    registries = f"--hostprocess-registries={{'ci': {{'address': '{host}', 'default': True}}}}"
+    # Merged into pants.toml's registries (`+`): the `example` alias, now at the loopback.
+    registries = f"--hostprocess-registries=+{{'example': {{'address': '{host}'}}}}"
     packaged = checkout.pants(registries, "package", TARGET, IMAGE)
     digest = built_digest(checkout)
     reference = f"{host}/examples/node-agent@{digest}"

@@ -210,7 +210,7 @@ def first(buildgrid: BuildGrid, workdir: Path, report: Report) -> tuple[Checkout
         sum(d.startswith(("Building the files layer", "Building the layer")) for d in ours) >= 5
     ), ours
     assert sum(d.startswith("Writing the") for d in ours) == 2, ours
-    assert sum("hostprocess_tool.pex" in d for d in ours) == 1, ours
+    assert sum("hostprocess_image_tool.pex" in d for d in ours) == 1, ours
     # The server started empty: every lookup missed, every process ran here and was uploaded.
     assert all(build.outcomes.get(d) == "miss" for d in ours), build.outcomes
     assert build.ours_completed_locally() == ours

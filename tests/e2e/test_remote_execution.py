@@ -120,7 +120,7 @@ def test_every_process_runs_on_the_worker_and_dist_is_the_same(
     checkout, run = remote_build
     ours = run.ours()
     # All our kinds of process ran (node-agent builds examples/org-base too).
-    assert sum("hostprocess_tool.pex" in d for d in ours) == 1, ours
+    assert sum("hostprocess_image_tool.pex" in d for d in ours) == 1, ours
     assert sum(d.startswith("Building the HostProcess base layer") for d in ours) == 1, ours
     assert (
         sum(d.startswith(("Building the files layer", "Building the layer")) for d in ours) >= 5

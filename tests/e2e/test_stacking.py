@@ -156,8 +156,10 @@ def test_three_level_chain(stacked: Checkout) -> None:
 def test_one_script_change_rebuilds_and_republishes_one_layer(
     stacked: Checkout, registry: Registry
 ) -> None:
+    # `example`: the alias node-agent's `registries` names (pants.toml's, skip_push), here the
+    # loopback registry and the default, so org-base is pushed there too.
     registries = (
-        f"--hostprocess-registries={{'ci': {{'address': '{registry.host}', 'default': True}}}}"
+        f"--hostprocess-registries={{'example': {{'address': '{registry.host}', 'default': True}}}}"
     )
     stacked.pants("publish", "examples/org-base", registries)
     publish = ("publish", "examples/node-agent:node-agent", registries)

@@ -1,8 +1,8 @@
 """The one RuleRunner factory for tests that run the image tool (and its sibling PEXes).
 
-Each runner gets the plugin's rules and targets, the real lockfiles of the resolves it needs
-(paths and interpreter constraints as pants.toml declares them), and the pex tool that
-./pants built, at the path and version pants.toml pins.
+Each runner gets the plugin's rules and targets, whose tools install from the lockfiles
+inside the plugin package (as for a user of the wheel), and the pex tool that ./pants built,
+at the path and version pants.toml pins.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Sequence
 
-import tomli
 from pants.core.target_types import FilesGeneratorTarget
 from pants.core.target_types import rules as core_target_type_rules
 from pants.core.util_rules import source_files
@@ -23,46 +22,46 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from hostprocess import register
 from pinned_versions import read_pinned_versions
 
-IMAGE_TOOL_RESOLVE = "hostprocess-tool"
-BASE_LICENSE = "cc0-legalcode.txt"  # the built-in base layer's license text
 
-
-def pex_tool_options() -> list[str]:
-    """`[pex-cli]` options naming ./pants' pex tool (HOSTPROCESS_BUILD_ROOT: pants.toml)."""
+def pex_cli_settings() -> dict[str, Any]:
+    """`[pex-cli]` settings naming ./pants' pex tool (HOSTPROCESS_BUILD_ROOT: pants.toml)."""
     pins = read_pinned_versions()
     pex_tool = pins.pex_tool(Path(os.environ["HOSTPROCESS_BUILD_ROOT"]))
     assert pex_tool.is_file(), f"{pex_tool} is missing: run ./pants once to build it"
     sha256 = hashlib.sha256(pex_tool.read_bytes()).hexdigest()
     known_version = f"{pins.pex_cli_version}|linux_x86_64|{sha256}|{pex_tool.stat().st_size}"
+    return {
+        "version": pins.pex_cli_version,
+        "known_versions": [known_version],
+        "url_template": f"file://{pex_tool}",
+    }
+
+
+def pex_tool_options() -> list[str]:
+    """The same settings as `--pex-cli-*` flags."""
+    settings = pex_cli_settings()
     return [
-        f"--pex-cli-version={pins.pex_cli_version}",
-        f"--pex-cli-known-versions=['{known_version}']",
-        f"--pex-cli-url-template=file://{pex_tool}",
+        f"--pex-cli-version={settings['version']}",
+        f"--pex-cli-known-versions={settings['known_versions']}",
+        f"--pex-cli-url-template={settings['url_template']}",
     ]
 
 
-def resolve_options(resolves: Iterable[str]) -> tuple[list[str], list[str]]:
-    """The lockfiles of `resolves` and the `--python-*` options declaring them, from pants.toml."""
-    python = tomli.loads(Path("pants.toml").read_text())["python"]
-    lockfiles = {name: python["resolves"][name] for name in resolves}
-    constraints = {name: python["resolves_to_interpreter_constraints"][name] for name in resolves}
-    # The tests' own resolve is never built here: a placeholder lockfile path will do.
-    all_lockfiles = {"python-default": "default.lock", **lockfiles}
-    options = [
-        "--python-enable-resolves",
-        f"--python-resolves={all_lockfiles}",
-        f"--python-resolves-to-interpreter-constraints={constraints}",
-    ]
-    return list(lockfiles.values()), options
+def download_options() -> list[str]:
+    """What ./pants sets for pex's downloads of the tools' lockfiles: no machine pip.conf, and
+    the machine's CA bundle (SSL_CERT_FILE, when a TLS-inspecting proxy needs one)."""
+    options = ["--subprocess-environment-env-vars=['PIP_CONFIG_FILE=/dev/null']"]
+    if os.environ.get("SSL_CERT_FILE"):
+        options.append(f"--ca-certs-path={os.environ['SSL_CERT_FILE']}")
+    return options
 
 
 def tool_rule_runner(
-    *resolves: str,
     target_types: Sequence[type[Target]] = (),
     query_rules: Sequence[QueryRule] = (),
     options: Sequence[str] = (),
 ) -> RuleRunner:
-    """A RuleRunner that builds images: the image tool's resolve, plus `resolves`.
+    """A RuleRunner that builds images, parses Dockerfiles and runs image tests.
 
     `target_types` and `query_rules` come beside the plugin's and the `files` target;
     `options` are extra flags such as `--hostprocess-compression=zstd`.
@@ -76,10 +75,8 @@ def tool_rule_runner(
             *query_rules,
         ],
     )
-    lockfiles, python_options = resolve_options([IMAGE_TOOL_RESOLVE, *resolves])
-    runner.write_files({path: Path(path).read_bytes() for path in [BASE_LICENSE, *lockfiles]})
     runner.set_options(
-        [*python_options, *pex_tool_options(), *options],
+        [*pex_tool_options(), *download_options(), *options],
         env_inherit={"PATH", "PYENV_ROOT", "HOME", "PIP_CONFIG_FILE", "SSL_CERT_FILE"},
     )
     return runner

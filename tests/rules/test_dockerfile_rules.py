@@ -1,5 +1,5 @@
 """RuleRunner tests of `hostprocess_image(dockerfile=...)`: the real parser PEX (from the
-`hostprocess-dockerfile` lockfile), dependency inference, layers, errors and `tailor`.
+lockfile inside the plugin), dependency inference, layers, errors and `tailor`.
 """
 from __future__ import annotations
 
@@ -34,7 +34,6 @@ BASE = "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-im
 @pytest.fixture
 def rule_runner() -> RuleRunner:
     return tool_rule_runner(
-        "hostprocess-dockerfile",
         query_rules=[
             QueryRule(BuiltImage, [HostProcessImageFieldSet]),
             QueryRule(Digest, [DigestSubset]),

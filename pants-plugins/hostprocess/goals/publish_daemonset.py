@@ -121,6 +121,15 @@ def _write_job(
     )
 
 
+def _not_pushed(shown: tuple[str, ...], reason: str, digest: str) -> PublishProcesses:
+    """Nothing to publish: the image is not pushed, so no manifest is pinned to a push."""
+    description = (
+        f"({reason}, so nothing ensures a registry has {digest}: `pants package` writes the "
+        f"manifest)"
+    )
+    return PublishProcesses([PublishPackages(names=shown, description=description)])
+
+
 @rule(desc="Prepare to publish HostProcess DaemonSets")
 async def publish_hostprocess_daemonset(
     request: PublishHostProcessDaemonSetRequest,
@@ -143,17 +152,11 @@ async def publish_hostprocess_daemonset(
     image = result.image_target
     shown = tuple(os.path.join(dist_dir.relpath, m.path) for m in result.manifests)
     if image[SkipPushField].value:
-        return PublishProcesses(
-            [
-                PublishPackages(
-                    names=shown,
-                    description=(
-                        f"(its image {image.address} has `skip_push=True`, so nothing ensures a "
-                        f"registry has {result.digest}: `pants package` writes the manifest)"
-                    ),
-                )
-            ]
-        )
+        return _not_pushed(shown, f"its image {image.address} has `skip_push=True`", result.digest)
+    if all(m.registry.skip_push for m in result.manifests):
+        aliases = ", ".join(sorted({f"`{m.registry.alias}`" for m in result.manifests}))
+        reason = f"`skip_push` is set for the {aliases} registry in `[hostprocess].registries`"
+        return _not_pushed(shown, reason, result.digest)
     registries = {m.registry.address for m in result.manifests}
     pushes = await Get(
         PublishProcesses,

@@ -1,7 +1,7 @@
 """`hostprocess_image(dockerfile=...)`: parse in a sandbox, translate, place the context files.
 
-The Dockerfile is parsed by BuildKit's own parser (the `dockerfile` package, from the
-`hostprocess-dockerfile` resolve) in a cached PEX process that prints JSON; the pure core
+The Dockerfile is parsed by BuildKit's own parser (the `dockerfile` package, installed by
+`[hostprocess-dockerfile-parser]`) in a cached PEX process that prints JSON; the pure core
 `hostprocess.dockerfile` turns that into a plan. ADD/COPY sources are inferred as
 dependencies on the `files`/`resources` targets that own them, and each ADD/COPY becomes a
 layer tree whose paths are its destinations, built from file digests without reading
@@ -17,11 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from pants.backend.python.subsystems.setup import PythonSetup
-from pants.backend.python.target_types import EntryPoint
-from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
-from pants.backend.python.util_rules.pex_requirements import PexRequirements, Resolve
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.engine.addresses import Address
@@ -53,6 +49,7 @@ from pants.util.logging import LogLevel
 import hostprocess.dockerfile
 from hostprocess.dockerfile.context import named_files, place, relative_to
 from hostprocess.dockerfile.translate import Copy, DockerfileError, Download, Plan, translate
+from hostprocess.subsystems.dockerfile_parser import DockerfileParserSubsystem
 from hostprocess.target_types import ArchitectureField, BuildArgsField, DockerfileField
 from hostprocess.util_rules.inputs import (
     MAX_LISTED,
@@ -65,8 +62,6 @@ from hostprocess.util_rules.inputs import (
 
 logger = logging.getLogger(__name__)
 
-PARSER_RESOLVE = "hostprocess-dockerfile"
-PARSER_MAIN = EntryPoint("hostprocess.dockerfile.cli", "main")
 FETCHED = "fetched"
 PARSER_MODULES = ("__init__.py", "cli.py", "directives.py", "fetch.py", "parse.py")
 
@@ -77,14 +72,7 @@ class DockerfileParser:
 
 
 @rule(desc="Build the Dockerfile parser")
-async def build_dockerfile_parser(python_setup: PythonSetup) -> DockerfileParser:
-    if PARSER_RESOLVE not in python_setup.resolves:
-        raise ValueError(
-            f"`hostprocess_image(dockerfile=...)` parses Dockerfiles with the Python resolve "
-            f"`{PARSER_RESOLVE}`, which `[python].resolves` in pants.toml does not define. Add "
-            f'`{PARSER_RESOLVE} = "3rdparty/python/hostprocess-dockerfile.lock"` there (see '
-            f"README: Installing the plugin)."
-        )
+async def build_dockerfile_parser(subsystem: DockerfileParserSubsystem) -> DockerfileParser:
     package = Path(hostprocess.dockerfile.__file__).parent
     files = [FileContent("hostprocess/__init__.py", b"")]
     files += [
@@ -92,25 +80,7 @@ async def build_dockerfile_parser(python_setup: PythonSetup) -> DockerfileParser
         for name in PARSER_MODULES
     ]
     sources = await Get(Digest, CreateDigest(files))
-    ics = python_setup.resolves_to_interpreter_constraints.get(PARSER_RESOLVE)
-    pex = await Get(
-        VenvPex,
-        PexRequest(
-            output_filename="hostprocess_dockerfile_parser.pex",
-            internal_only=True,
-            requirements=PexRequirements(
-                ("dockerfile",),
-                from_superset=Resolve(PARSER_RESOLVE, use_entire_lockfile=False),
-                description_of_origin="the hostprocess Dockerfile parser",
-            ),
-            interpreter_constraints=InterpreterConstraints(
-                ics or python_setup.interpreter_constraints
-            ),
-            main=PARSER_MAIN,
-            sources=sources,
-        ),
-    )
-    return DockerfileParser(pex)
+    return DockerfileParser(await Get(VenvPex, PexRequest, subsystem.pex_request(sources)))
 
 
 @dataclass(frozen=True)
@@ -401,5 +371,6 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
 def rules() -> Iterable[Rule | UnionRule]:
     return (
         *collect_rules(),
+        *DockerfileParserSubsystem.rules(),
         UnionRule(InferDependenciesRequest, InferDockerfileDependencies),
     )

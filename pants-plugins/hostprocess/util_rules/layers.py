@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
-from pants.engine.fs import AddPrefix, Digest, GlobMatchErrorBehavior, PathGlobs, Snapshot
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent
 from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
+from pants.util.resources import read_resource
 
 from hostprocess.oci.commands import (
     LAYER_JSON,
@@ -28,7 +29,10 @@ from hostprocess.oci.image import Layer
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.util_rules.tool import ToolOutput, ToolRequest
 
+# The CC0 1.0 legal code the base layer embeds: package data of the core, so every
+# repository builds the same base layer from the installed plugin.
 CC0_LEGALCODE = "cc0-legalcode.txt"
+CC0_PACKAGE = "hostprocess.oci"
 BASE_LAYER_HISTORY = "hostprocess: base layer (licences, empty registry hives)"
 TREE_ROOT = "root"  # where a files layer's tree is in its sandbox
 # The tool writes the same bytes whatever its thread count, so this only affects speed.
@@ -86,19 +90,10 @@ async def _build_layer(
 async def build_base_layer(
     request: BaseLayerRequest, subsystem: HostProcessSubsystem
 ) -> BuiltLayer:
-    cc0 = await Get(
-        Snapshot,
-        PathGlobs(
-            [CC0_LEGALCODE],
-            glob_match_error_behavior=GlobMatchErrorBehavior.error,
-            description_of_origin=(
-                f"the hostprocess base layer (put the CC0 1.0 legal code at `{CC0_LEGALCODE}` in "
-                "the build root, e.g. a copy of Debian's /usr/share/common-licenses/CC0-1.0)"
-            ),
-        ),
-    )
+    legalcode = FileContent(CC0_LEGALCODE, read_resource(CC0_PACKAGE, CC0_LEGALCODE))
+    cc0 = await Get(Digest, CreateDigest([legalcode]))
     command = BaseLayerCommand(CC0_LEGALCODE, _layer_options(subsystem, request.settings))
-    return await _build_layer(command, cc0.digest, "Building the HostProcess base layer")
+    return await _build_layer(command, cc0, "Building the HostProcess base layer")
 
 
 @rule(desc="Build a files layer", level=LogLevel.DEBUG)
