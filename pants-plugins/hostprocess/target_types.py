@@ -377,10 +377,7 @@ class OutputFormatsField(StringSequenceField):
 
     @classmethod
     def compute_value(cls, raw_value: Optional[Any], address: Address) -> Any:
-        value = super().compute_value(raw_value, address)
-        for fmt in value or ():
-            if fmt not in OUTPUT_FORMATS:
-                raise _invalid(address, cls.alias, fmt, f"choose from {', '.join(OUTPUT_FORMATS)}.")
+        value = super().compute_value(raw_value, address)  # checks `valid_choices`
         if not value:
             raise _invalid(address, cls.alias, [], "list at least one output format.")
         return value

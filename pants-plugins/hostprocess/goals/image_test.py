@@ -69,7 +69,6 @@ from hostprocess.target_types import BaseImageField
 from hostprocess.util_rules.inputs import ImageBuildError
 from hostprocess.util_rules.tool import core_sources
 
-ARCHIVE = "image.docker.tar"
 SPEC = "spec.json"
 INPUTS = "inputs"
 

@@ -71,12 +71,6 @@ def write_layer(
         return sink.close()
 
 
-def path_components(path: str) -> Components:
-    """Split a layer path, refusing it if it breaks a Windows path rule on its own."""
-    check_paths([path])
-    return tuple(path.split(SEPARATOR))
-
-
 def _index_files(files: Iterable[LayerFile]) -> dict[Components, LayerFile]:
     """Key the files by path components once the paths, together, meet every rule."""
     files = list(files)

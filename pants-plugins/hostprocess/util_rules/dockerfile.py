@@ -342,8 +342,6 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
         label = f"`{step.text}` (line {step.line})"
         if request.one_layer and groups:
             groups[0] = (f"{groups[0][0]}, {label}", {**groups[0][1], **placed})
-        elif request.one_layer:
-            groups.append((f"layer of {label}", placed))
         else:
             groups.append((f"layer of {label}", placed))
     trees = await MultiGet(
