@@ -12,7 +12,6 @@ from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 
-from hostprocess.deploy_target_types import HostProcessDaemonSetTarget
 from hostprocess.goals import (
     image_test,
     package,
@@ -21,9 +20,10 @@ from hostprocess.goals import (
     publish_daemonset,
     tailor,
 )
-from hostprocess.image_test_target import HostProcessImageTestTarget
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.target_types import HostProcessImageTarget
+from hostprocess.target_types.daemonset import HostProcessDaemonSetTarget
+from hostprocess.target_types.image import HostProcessImageTarget
+from hostprocess.target_types.image_test import HostProcessImageTestTarget
 from hostprocess.util_rules import dockerfile, inputs, layers, pull, tool
 
 

@@ -30,7 +30,7 @@ from pants.util.resources import read_resource
 from hostprocess.goals import package as package_rules
 from hostprocess.goals.package import HostProcessImageFieldSet
 from hostprocess.subsystems.image_tool import ImageToolSubsystem
-from hostprocess.util_rules.inputs import ImageBuildError
+from hostprocess.util_rules.errors import ImageBuildError
 from rules.rule_runners import tool_rule_runner, wrapped_error
 
 

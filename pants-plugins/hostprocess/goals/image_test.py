@@ -43,7 +43,11 @@ from pants.option.subsystem import Subsystem
 from pants.util.logging import LogLevel
 
 from hostprocess.goals.package import ArchiveRequest, BuiltImage, HostProcessImageFieldSet
-from hostprocess.image_test_target import (
+from hostprocess.oci.structure_test import CHECKS
+from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.subsystems.image_test_runner import ImageTestRunnerSubsystem
+from hostprocess.target_types.image import BaseImageField
+from hostprocess.target_types.image_test import (
     ALIAS,
     EnvExactField,
     ExpectedAnnotationsField,
@@ -62,11 +66,7 @@ from hostprocess.image_test_target import (
     SkipChecksField,
     StructureTestConfigsField,
 )
-from hostprocess.oci.structure_test import CHECKS
-from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.subsystems.image_test_runner import ImageTestRunnerSubsystem
-from hostprocess.target_types import BaseImageField
-from hostprocess.util_rules.inputs import ImageBuildError
+from hostprocess.util_rules.errors import ImageBuildError
 from hostprocess.util_rules.tool import core_sources
 
 SPEC = "spec.json"

@@ -42,9 +42,10 @@ from hostprocess.oci.commands import TOOL_LAYOUT, ArchiveCommand
 from hostprocess.oci.entrypoint import missing_program
 from hostprocess.oci.image import BaseImageError, Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import blob_path, layout_files
+from hostprocess.oci.paths import listed, windows_path
 from hostprocess.oci.reference import name_without_tag
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.target_types import (
+from hostprocess.target_types.image import (
     AnnotationsField,
     ArchitectureField,
     BaseImageField,
@@ -71,14 +72,8 @@ from hostprocess.util_rules.dockerfile import (
     DockerfilePlan,
     DockerfilePlanRequest,
 )
-from hostprocess.util_rules.inputs import (
-    MAX_LISTED,
-    ImageBuildError,
-    LayerInputs,
-    LayerInputsRequest,
-    warn_about_shadowing,
-    windows_path,
-)
+from hostprocess.util_rules.errors import ImageBuildError
+from hostprocess.util_rules.inputs import LayerInputs, LayerInputsRequest, warn_about_shadowing
 from hostprocess.util_rules.layers import (
     BASE_LAYER_HISTORY,
     BaseLayerRequest,
@@ -172,13 +167,12 @@ def warn_if_entrypoint_missing(
     program = missing_program(entrypoint, files)
     if program is None:
         return
-    held = "\n".join(f"  {windows_path(path)}" for path in sorted(files)[:MAX_LISTED])
-    more = f"\n  ... and {len(files) - MAX_LISTED} more" if len(files) > MAX_LISTED else ""
+    held = "\n".join(listed([windows_path(path) for path in sorted(files)]))
     logger.warning(
         f"The {'ENTRYPOINT of the `dockerfile`' if field_set.dockerfile.value else '`entrypoint`'} "
         f"of the `hostprocess_image` target {field_set.address} starts "
         f"{program!r}, which is neither in the image nor a Windows system program, so the "
-        f"container would fail to start. The image holds:\n{held or '  (no files)'}{more}\n"
+        f"container would fail to start. The image holds:\n{held or '  (no files)'}\n"
         f"Add the program to `dependencies`, or fix the path (relative to the image root)."
     )
 

@@ -33,7 +33,11 @@ from pants.util.logging import LogLevel
 from hostprocess.deploy.daemonset import DaemonSetSpec, ManifestError, build, render
 from hostprocess.deploy.template import TemplateError, load_template
 from hostprocess.deploy.values import max_unavailable
-from hostprocess.deploy_target_types import (
+from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
+from hostprocess.oci.reference import Reference
+from hostprocess.registries import RegistryConfigError, RegistryOptions
+from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.target_types.daemonset import (
     ALIAS,
     ArgsField,
     DaemonSetImageField,
@@ -54,13 +58,9 @@ from hostprocess.deploy_target_types import (
     UpdateStrategyField,
     VolumeMountsField,
     VolumesField,
-    thaw,
 )
-from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
-from hostprocess.oci.reference import Reference
-from hostprocess.registries import RegistryConfigError, RegistryOptions
-from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.target_types import (
+from hostprocess.target_types.fields import thaw
+from hostprocess.target_types.image import (
     ArchitectureField,
     BaseImageField,
     RegistriesField,

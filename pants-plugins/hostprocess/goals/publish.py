@@ -33,7 +33,7 @@ from hostprocess.oci.commands import TOOL_LAYOUT, DeadlineOptions, PushCommand
 from hostprocess.oci.reference import Reference
 from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.target_types import (
+from hostprocess.target_types.image import (
     BaseImageField,
     ImageTagsField,
     RegistriesField,

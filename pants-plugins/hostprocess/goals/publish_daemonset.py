@@ -29,7 +29,6 @@ from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.target import WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 
-from hostprocess.deploy_target_types import DaemonSetImageField
 from hostprocess.goals.package_daemonset import (
     DaemonSetManifests,
     HostProcessDaemonSetFieldSet,
@@ -40,7 +39,8 @@ from hostprocess.goals.publish import (
     PublishHostProcessImageFieldSet,
     PublishHostProcessImageRequest,
 )
-from hostprocess.target_types import SkipPushField
+from hostprocess.target_types.daemonset import DaemonSetImageField
+from hostprocess.target_types.image import SkipPushField
 
 # Writes $4 (in the sandbox) to $5 atomically, if the record $3 shows $1 pushed as $2. The
 # record is `PushCommand.record`, written as `json.dumps(indent=2)`: one reference a line.
