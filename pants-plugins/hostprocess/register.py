@@ -24,7 +24,7 @@ from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types.daemonset import HostProcessDaemonSetTarget
 from hostprocess.target_types.image import HostProcessImageTarget
 from hostprocess.target_types.image_test import HostProcessImageTestTarget
-from hostprocess.util_rules import dockerfile, inputs, layers, pull, tool
+from hostprocess.util_rules import archive, dockerfile, image, inputs, layers, pull, tool
 
 
 def target_types() -> list[type[Target]]:
@@ -39,6 +39,8 @@ def rules() -> list[Rule | UnionRule]:
         *inputs.rules(),
         *layers.rules(),
         *pull.rules(),
+        *image.rules(),
+        *archive.rules(),
         *package.rules(),
         *publish.rules(),
         *package_daemonset.rules(),

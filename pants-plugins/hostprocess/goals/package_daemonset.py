@@ -7,7 +7,6 @@ built here with the pure `hostprocess.deploy` core; no process runs.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -17,23 +16,16 @@ from pants.core.goals.package import (
     OutputPathField,
     PackageFieldSet,
 )
-from pants.engine.addresses import Address, AddressInput
+from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
 from pants.engine.rules import Get, Rule, collect_rules, rule
-from pants.engine.target import (
-    HydratedSources,
-    HydrateSourcesRequest,
-    Target,
-    WrappedTarget,
-    WrappedTargetRequest,
-)
+from pants.engine.target import HydratedSources, HydrateSourcesRequest, Target
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from hostprocess.deploy.daemonset import DaemonSetSpec, ManifestError, build, render
 from hostprocess.deploy.template import TemplateError, load_template
 from hostprocess.deploy.values import max_unavailable
-from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
 from hostprocess.oci.reference import Reference
 from hostprocess.registries import RegistryConfigError, RegistryOptions
 from hostprocess.subsystem import HostProcessSubsystem
@@ -60,12 +52,8 @@ from hostprocess.target_types.daemonset import (
     VolumesField,
 )
 from hostprocess.target_types.fields import thaw
-from hostprocess.target_types.image import (
-    ArchitectureField,
-    BaseImageField,
-    RegistriesField,
-    RepositoryField,
-)
+from hostprocess.target_types.image import ArchitectureField, RegistriesField, RepositoryField
+from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet, image_target
 
 
 class DaemonSetBuildError(Exception):
@@ -142,23 +130,15 @@ class DaemonSetManifests:
 
 async def daemonset_image(field_set: HostProcessDaemonSetFieldSet) -> Target:
     """The `hostprocess_image` the `image` field names."""
-    origin = f"the `image` field of {field_set.address}"
-    address = await Get(
-        Address,
-        AddressInput,
-        AddressInput.parse(
-            field_set.image.value,
-            relative_to=field_set.address.spec_path,
-            description_of_origin=origin,
-        ),
-    )
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
-    if not wrapped.target.has_field(BaseImageField):
-        raise DaemonSetBuildError(
+
+    def not_an_image(address: Address, target: Target) -> Exception:
+        return DaemonSetBuildError(
             f"The `image` field of the `{ALIAS}` target {field_set.address} names {address}, "
-            f"which is a `{wrapped.target.alias}` target: name a `hostprocess_image`."
+            f"which is a `{target.alias}` target: name a `hostprocess_image`."
         )
-    return wrapped.target
+
+    origin = f"the `image` field of {field_set.address}"
+    return await image_target(field_set.image, origin, not_an_image)
 
 
 def _chosen_registries(

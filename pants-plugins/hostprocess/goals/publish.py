@@ -28,7 +28,6 @@ from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 
-from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet, base_target
 from hostprocess.oci.commands import TOOL_LAYOUT, DeadlineOptions, PushCommand
 from hostprocess.oci.reference import Reference
 from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions, credential_env
@@ -41,6 +40,7 @@ from hostprocess.target_types.image import (
     SkipPushField,
     is_external_reference,
 )
+from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet, base_target
 from hostprocess.util_rules.tool import ToolRequest, ca_cert_digest, interactive_tool_process
 
 RECORD_SUFFIX = ".publish.json"

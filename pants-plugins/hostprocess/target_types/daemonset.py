@@ -6,7 +6,7 @@ a mistake is reported with the target's address, the field and the fix before an
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -15,7 +15,6 @@ from pants.engine.target import (
     AsyncFieldMixin,
     DictStringToStringField,
     Field,
-    InvalidFieldException,
     OptionalSingleSourceField,
     StringField,
     StringSequenceField,

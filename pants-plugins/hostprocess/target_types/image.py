@@ -17,7 +17,6 @@ from pants.engine.target import (
     BoolField,
     Dependencies,
     DictStringToStringField,
-    InvalidFieldException,
     OptionalSingleSourceField,
     SpecialCasedDependencies,
     StringField,

@@ -20,7 +20,6 @@ from pants.engine.target import (
     DictStringToStringField,
     Field,
     IntField,
-    InvalidFieldException,
     MultipleSourcesField,
     StringField,
     StringSequenceField,
