@@ -24,7 +24,7 @@ from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types.daemonset import HostProcessDaemonSetTarget
 from hostprocess.target_types.image import HostProcessImageTarget
 from hostprocess.target_types.image_test import HostProcessImageTestTarget
-from hostprocess.util_rules import archive, dockerfile, image, inputs, layers, pull, tool
+from hostprocess.util_rules import archive, daemonset, dockerfile, image, inputs, layers, pull, tool
 
 
 def target_types() -> list[type[Target]]:
@@ -41,6 +41,7 @@ def rules() -> list[Rule | UnionRule]:
         *pull.rules(),
         *image.rules(),
         *archive.rules(),
+        *daemonset.rules(),
         *package.rules(),
         *publish.rules(),
         *package_daemonset.rules(),

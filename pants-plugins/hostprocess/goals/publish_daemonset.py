@@ -29,11 +29,6 @@ from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.target import WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 
-from hostprocess.goals.package_daemonset import (
-    DaemonSetManifests,
-    HostProcessDaemonSetFieldSet,
-    PinnedManifest,
-)
 from hostprocess.goals.publish import (
     RECORD_SUFFIX,
     PublishHostProcessImageFieldSet,
@@ -41,6 +36,11 @@ from hostprocess.goals.publish import (
 )
 from hostprocess.target_types.daemonset import DaemonSetImageField
 from hostprocess.target_types.image import SkipPushField
+from hostprocess.util_rules.daemonset import (
+    DaemonSetManifests,
+    HostProcessDaemonSetFieldSet,
+    PinnedManifest,
+)
 
 # Writes $4 (in the sandbox) to $5 atomically, if the record $3 shows $1 pushed as $2. The
 # record is `PushCommand.record`, written as `json.dumps(indent=2)`: one reference a line.
