@@ -24,7 +24,16 @@ from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types.daemonset import HostProcessDaemonSetTarget
 from hostprocess.target_types.image import HostProcessImageTarget
 from hostprocess.target_types.image_test import HostProcessImageTestTarget
-from hostprocess.util_rules import archive, daemonset, dockerfile, image, inputs, layers, pull, tool
+from hostprocess.util_rules import (
+    archive,
+    daemonset,
+    dockerfile,
+    external_base,
+    image,
+    inputs,
+    layers,
+    tool,
+)
 
 
 def target_types() -> list[type[Target]]:
@@ -38,7 +47,7 @@ def rules() -> list[Rule | UnionRule]:
         *dockerfile.rules(),
         *inputs.rules(),
         *layers.rules(),
-        *pull.rules(),
+        *external_base.rules(),
         *image.rules(),
         *archive.rules(),
         *daemonset.rules(),

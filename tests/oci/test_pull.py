@@ -33,7 +33,7 @@ from hostprocess.oci.image import (
 )
 from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
-from hostprocess.oci.pull import PulledImage, pull_base
+from hostprocess.oci.pull_base import PulledImage, pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
 from hostprocess.oci.types import MEDIA_TYPES, Compression

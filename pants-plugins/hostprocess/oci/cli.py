@@ -38,7 +38,7 @@ from hostprocess.oci.layout import (
     write_archive,
 )
 from hostprocess.oci.publish_record import shows_pushed, update_record, write_atomically
-from hostprocess.oci.pull import pull_base
+from hostprocess.oci.pull_base import pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import (
     Progress,

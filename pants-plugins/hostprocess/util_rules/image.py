@@ -67,6 +67,7 @@ from hostprocess.util_rules.dockerfile import (
     DockerfilePlanRequest,
 )
 from hostprocess.util_rules.errors import ImageBuildError
+from hostprocess.util_rules.external_base import ExternalBase, ExternalBaseRequest
 from hostprocess.util_rules.inputs import LayerInputs, LayerInputsRequest, warn_about_shadowing
 from hostprocess.util_rules.layers import (
     BASE_LAYER_HISTORY,
@@ -75,7 +76,6 @@ from hostprocess.util_rules.layers import (
     BuiltLayer,
     FilesLayerRequest,
 )
-from hostprocess.util_rules.pull import ExternalBase, ExternalBaseRequest
 
 logger = logging.getLogger(__name__)
 
