@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from pants.core.goals.package import OutputPathField, PackageFieldSet
-from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
 from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.target import HydratedSources, HydrateSourcesRequest, Target
@@ -123,19 +122,6 @@ class DaemonSetManifests:
     files: Digest
 
 
-async def daemonset_image(field_set: HostProcessDaemonSetFieldSet) -> Target:
-    """The `hostprocess_image` the `image` field names."""
-
-    def not_an_image(address: Address, target: Target) -> Exception:
-        return DaemonSetBuildError(
-            f"The `image` field of the `{ALIAS}` target {field_set.address} names {address}, "
-            f"which is a `{target.alias}` target: name a `hostprocess_image`."
-        )
-
-    origin = f"the `image` field of {field_set.address}"
-    return await image_target(field_set.image, origin, not_an_image)
-
-
 def _chosen_registries(
     field_set: HostProcessDaemonSetFieldSet, image: Target, subsystem: HostProcessSubsystem
 ) -> tuple[RegistryOptions, ...]:
@@ -200,7 +186,14 @@ async def _template(
 async def daemonset_manifests(
     field_set: HostProcessDaemonSetFieldSet, subsystem: HostProcessSubsystem
 ) -> DaemonSetManifests:
-    image = await daemonset_image(field_set)
+    image = await image_target(
+        field_set.image,
+        f"the `image` field of {field_set.address}",
+        lambda address, target: DaemonSetBuildError(
+            f"The `image` field of the `{ALIAS}` target {field_set.address} names {address}, "
+            f"which is a `{target.alias}` target: name a `hostprocess_image`."
+        ),
+    )
     registries = _chosen_registries(field_set, image, subsystem)
     built = await Get(BuiltImage, HostProcessImageFieldSet, HostProcessImageFieldSet.create(image))
     template, template_path = await _template(field_set)
