@@ -36,7 +36,9 @@ from pants.option.option_types import SkipOption
 from pants.option.subsystem import Subsystem
 from pants.util.logging import LogLevel
 
-from hostprocess.oci.structure_test import CHECKS
+import hostprocess.oci
+import hostprocess.structure_test
+from hostprocess.structure_test.checks import CHECKS
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.subsystems.image_test_runner import ImageTestRunnerSubsystem
 from hostprocess.target_types.image_test import (
@@ -61,7 +63,7 @@ from hostprocess.target_types.image_test import (
 from hostprocess.util_rules.archive import ArchiveRequest
 from hostprocess.util_rules.errors import ImageBuildError
 from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet, image_target
-from hostprocess.util_rules.tool import core_sources
+from hostprocess.util_rules.tool import package_sources
 
 SPEC = "spec.json"
 INPUTS = "inputs"
@@ -143,7 +145,9 @@ class StructureTestRunner:
 
 @rule(desc="Build the hostprocess image test runner")
 async def build_structure_test_runner(subsystem: ImageTestRunnerSubsystem) -> StructureTestRunner:
-    sources = await Get(Digest, CreateDigest, core_sources())
+    sources = await Get(
+        Digest, CreateDigest, package_sources(hostprocess.oci, hostprocess.structure_test)
+    )
     return StructureTestRunner(await Get(VenvPex, PexRequest, subsystem.pex_request(sources)))
 
 

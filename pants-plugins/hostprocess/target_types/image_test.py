@@ -28,7 +28,7 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from hostprocess.oci.image import ARCHITECTURES
-from hostprocess.oci.structure_test import CHECKS
+from hostprocess.structure_test.checks import CHECKS
 from hostprocess.target_types.fields import invalid_field
 
 ALIAS = "hostprocess_image_test"

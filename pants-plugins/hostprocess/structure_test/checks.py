@@ -18,10 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
-from hostprocess.oci.archive_reader import ArchivedImage, ImageFile, iter_env, sha256_file
 from hostprocess.oci.entrypoint import MOUNT_POINT, missing_program
 from hostprocess.oci.paths import windows_path
 from hostprocess.oci.types import INDEX_MEDIA_TYPES
+from hostprocess.structure_test.archive_reader import (
+    ArchivedImage,
+    ImageFile,
+    iter_env,
+    sha256_file,
+)
 
 CST = "container-structure-test"
 OURS = "hostprocess"
