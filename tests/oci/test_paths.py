@@ -16,8 +16,9 @@ from typing import List, Tuple
 
 import pytest
 
-from hostprocess.oci.layer import LayerFile, write_layer
-from hostprocess.oci.paths import (
+from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.layer import LayerFile, write_layer
+from hostprocess.oci.windows.paths import (
     RULES,
     PathWarning,
     WindowsPathError,
@@ -27,7 +28,6 @@ from hostprocess.oci.paths import (
     find_path_warnings,
     path_problems,
 )
-from hostprocess.oci.types import Compression
 
 ALL_RULES = {
     "reserved-name",

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from hostprocess.oci.auth import CredentialsError, find_credentials, helper_env
-from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.commands import (
     LAYER_JSON,
     ArchiveCommand,
@@ -29,7 +28,6 @@ from hostprocess.oci.commands import (
     parse,
 )
 from hostprocess.oci.image import Layer
-from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import (
     blob_path,
     docker_manifest_json,
@@ -48,6 +46,8 @@ from hostprocess.oci.registry import (
     TagsNotMoved,
 )
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.base import base_layer_files
+from hostprocess.oci.windows.layer import LayerFile, write_layer
 
 
 def tree_files(root: Path) -> Iterator[LayerFile]:

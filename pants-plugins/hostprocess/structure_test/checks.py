@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
-from hostprocess.oci.entrypoint import MOUNT_POINT, missing_program
-from hostprocess.oci.paths import windows_path
 from hostprocess.oci.types import INDEX_MEDIA_TYPES
+from hostprocess.oci.windows.entrypoint import MOUNT_POINT, missing_program
+from hostprocess.oci.windows.paths import windows_path
 from hostprocess.structure_test.archive_reader import (
     ArchivedImage,
     ImageFile,

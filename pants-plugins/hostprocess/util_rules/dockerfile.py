@@ -49,7 +49,7 @@ from pants.util.logging import LogLevel
 import hostprocess.dockerfile
 from hostprocess.dockerfile.context import named_files, place, relative_to
 from hostprocess.dockerfile.translate import Copy, DockerfileError, Download, Plan, translate
-from hostprocess.oci.paths import listed, windows_path
+from hostprocess.oci.windows.paths import listed, windows_path
 from hostprocess.subsystems.dockerfile_parser import DockerfileParserSubsystem
 from hostprocess.target_types.image import ArchitectureField, BuildArgsField, DockerfileField
 from hostprocess.util_rules.errors import ImageBuildError

@@ -34,11 +34,11 @@ from pants.engine.target import (
 from pants.util.logging import LogLevel
 
 from hostprocess.dockerfile.translate import Plan
-from hostprocess.oci.entrypoint import missing_program
 from hostprocess.oci.image import BaseImageError, Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import blob_path, layout_files
-from hostprocess.oci.paths import listed, windows_path
 from hostprocess.oci.reference import name_without_tag
+from hostprocess.oci.windows.entrypoint import missing_program
+from hostprocess.oci.windows.paths import listed, windows_path
 from hostprocess.target_types.image import (
     AnnotationsField,
     ArchitectureField,

@@ -29,7 +29,7 @@ from pants.engine.target import (
 )
 from pants.engine.unions import UnionRule
 
-from hostprocess.oci.paths import (
+from hostprocess.oci.windows.paths import (
     WindowsPathError,
     find_path_problems,
     find_path_warnings,
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 
 class InvalidImagePathError(ImageBuildError):
-    """Files whose destinations cannot exist on Windows (see `hostprocess.oci.paths`)."""
+    """Files whose destinations cannot exist on Windows (see `hostprocess.oci.windows.paths`)."""
 
     def __init__(
         self, address: Address, problems: Sequence[WindowsPathError], sources: Mapping[str, str]

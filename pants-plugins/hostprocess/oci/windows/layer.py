@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hostprocess.oci.compression import BlobDigests, BlobSink
-from hostprocess.oci.paths import SEPARATOR, check_paths
 from hostprocess.oci.tar import TarWriter
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.paths import SEPARATOR, check_paths
 
 FILES_ROOT = "Files"
 HIVES_ROOT = "Hives"
