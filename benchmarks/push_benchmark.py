@@ -90,11 +90,11 @@ def make_tree(root: Path, total_mib: int, parts: int, seed: int = 1) -> None:
 
 def write_layout(tree: Path, layout: Path) -> None:
     """(Runs in the tool's virtualenv.) The base layer plus one layer per part, as a layout."""
-    from hostprocess.oci.base import base_layer_files
     from hostprocess.oci.image import Layer, RuntimeConfig, build_image
-    from hostprocess.oci.layer import LayerFile, write_layer
     from hostprocess.oci.layout import blob_path, layout_files
     from hostprocess.oci.types import Compression
+    from hostprocess.oci.windows.base import base_layer_files
+    from hostprocess.oci.windows.layer import LayerFile, write_layer
 
     (layout / "blobs" / "sha256").mkdir(parents=True)
     compression = Compression.GZIP

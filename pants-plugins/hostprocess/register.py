@@ -12,7 +12,6 @@ from pants.engine.rules import Rule
 from pants.engine.target import Target
 from pants.engine.unions import UnionRule
 
-from hostprocess.deploy_target_types import HostProcessDaemonSetTarget
 from hostprocess.goals import (
     image_test,
     package,
@@ -21,10 +20,20 @@ from hostprocess.goals import (
     publish_daemonset,
     tailor,
 )
-from hostprocess.image_test_target import HostProcessImageTestTarget
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.target_types import HostProcessImageTarget
-from hostprocess.util_rules import dockerfile, inputs, layers, pull, tool
+from hostprocess.target_types.daemonset import HostProcessDaemonSetTarget
+from hostprocess.target_types.image import HostProcessImageTarget
+from hostprocess.target_types.image_test import HostProcessImageTestTarget
+from hostprocess.util_rules import (
+    archive,
+    daemonset,
+    dockerfile,
+    external_base,
+    image,
+    inputs,
+    layers,
+    tool,
+)
 
 
 def target_types() -> list[type[Target]]:
@@ -38,7 +47,10 @@ def rules() -> list[Rule | UnionRule]:
         *dockerfile.rules(),
         *inputs.rules(),
         *layers.rules(),
-        *pull.rules(),
+        *external_base.rules(),
+        *image.rules(),
+        *archive.rules(),
+        *daemonset.rules(),
         *package.rules(),
         *publish.rules(),
         *package_daemonset.rules(),

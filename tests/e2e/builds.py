@@ -15,8 +15,8 @@ from e2e.checkout import Checkout, load_json
 
 TARGETS = ("examples:hello", "examples/node-agent:node-agent")
 IMAGES = ("examples/hello", "examples.node-agent/node-agent")  # output paths under dist/
-# Descriptions of the processes our rules run (util_rules/tool.py, layers.py, pull.py and
-# goals/package.py). Everything else in a build is Pants' own (interpreter discovery, zip...).
+# Descriptions of the processes our rules run (util_rules/tool.py, layers.py, external_base.py,
+# archive.py). Everything else in a build is Pants' own (interpreter discovery, zip...).
 OUR_PROCESS = re.compile(
     r"^(Building hostprocess_image_tool\.pex "
     r"|Building the HostProcess base layer"

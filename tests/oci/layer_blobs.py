@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 from hostprocess.oci.image import Layer
-from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.layer import LayerFile, write_layer
 
 
 def write_layer_blob(

@@ -32,11 +32,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.image import Image, RuntimeConfig, build_image
-from hostprocess.oci.layer import LayerFile
 from hostprocess.oci.layout import layout_files
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.base import base_layer_files
+from hostprocess.oci.windows.layer import LayerFile
 from oci.layer_blobs import write_layer_blob
 from system_tools import system_tool
 

@@ -18,10 +18,10 @@ from typing import Dict, List, Tuple
 import pytest
 from digests import sha256_of
 
-from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.compression import BlobDigests
-from hostprocess.oci.layer import write_layer
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.base import base_layer_files
+from hostprocess.oci.windows.layer import write_layer
 from system_tools import system_tool
 
 BASE_LAYER_DIGEST = "sha256:b9c41e1613838cb61d8a93d81084d0ec01fcd3e458faf73343cccaa36b6ab218"

@@ -21,6 +21,7 @@ from hostprocess.oci.commands import (
     LayerOptions,
     PullCommand,
     PushCommand,
+    WriteIfPushedCommand,
     parse,
     parser,
 )
@@ -67,6 +68,13 @@ COMMAND_VALUES: List[Command] = [
         follows=True,
         mount_from="team/base",
         deadlines=DeadlineOptions(timeout=90.0, min_throughput=65536),
+    ),
+    WriteIfPushedCommand(
+        reference="registry.example/team/app@sha256:" + "ef" * 32,
+        digest="sha256:" + "ef" * 32,
+        record="/work/dist/app.publish.json",
+        file="deploy/app.yaml",
+        dest="/work/dist/deploy/app.yaml",
     ),
 ]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hostprocess.oci.entrypoint import missing_program
+from hostprocess.oci.windows.entrypoint import missing_program
 
 IMAGE = ["hello-world.ps1", "bin/Agent.exe", "tools/run.cmd", "setup"]
 

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from regipy.registry import RegistryHive
 
-from hostprocess.oci.hive import empty_hive
 from hostprocess.oci.tar import MAX_OCTAL_SIZE, TarWriter
+from hostprocess.oci.windows.hive import empty_hive
 from oci.tar_members import member_bytes
 from system_tools import system_tool
 

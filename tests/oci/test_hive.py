@@ -19,7 +19,7 @@ import pytest
 from regipy.registry import RegistryHive
 from regipy.utils import calculate_xor32_checksum
 
-from hostprocess.oci.hive import _checksum, empty_hive
+from hostprocess.oci.windows.hive import _checksum, empty_hive
 from system_tools import system_tool
 
 PROTO_NAME = "$$$PROTO.HIV"

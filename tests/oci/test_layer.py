@@ -14,8 +14,8 @@ import zstandard
 from digests import sha256_of
 
 from hostprocess.oci.compression import BlobDigests
-from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.layer import LayerFile, write_layer
 from oci.tar_members import member_bytes
 
 MIB = 1024 * 1024

@@ -24,7 +24,6 @@ from digests import sha256_of
 
 import hostprocess.oci.layout as layout_module
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
-from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import (
     blob_path,
     docker_manifest_json,
@@ -34,6 +33,7 @@ from hostprocess.oci.layout import (
 )
 from hostprocess.oci.tar import TarWriter
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.layer import LayerFile, write_layer
 from system_tools import run_tool, system_tool
 
 TAGS = ["v1", "latest"]

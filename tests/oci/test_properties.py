@@ -29,10 +29,15 @@ from hypothesis import strategies as st
 
 from hostprocess.oci.compression import BlobDigests
 from hostprocess.oci.image import Image, Layer, RuntimeConfig, build_image
-from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
-from hostprocess.oci.paths import WindowsPathError, check_paths, find_path_problems, path_problems
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.layer import LayerFile, write_layer
+from hostprocess.oci.windows.paths import (
+    WindowsPathError,
+    check_paths,
+    find_path_problems,
+    path_problems,
+)
 from oci.tar_members import member_bytes
 from system_tools import run_tool
 

@@ -31,12 +31,12 @@ from hostprocess.oci.image import (
     canonical_json,
     image_from_manifest,
 )
-from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import blob_path, layout_files
-from hostprocess.oci.pull import PulledImage, pull_base
+from hostprocess.oci.pull_base import PulledImage, pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient, RegistryError, Retry
 from hostprocess.oci.types import MEDIA_TYPES, Compression
+from hostprocess.oci.windows.layer import LayerFile, write_layer
 
 pytest.register_assert_rewrite("oci.registry_servers")
 from oci.registry_servers import (  # noqa: E402

@@ -21,13 +21,13 @@ import pytest
 from digests import sha256_of
 
 from hostprocess.oci.auth import Credentials
-from hostprocess.oci.layer import LayerFile
 from hostprocess.oci.layout import blob_path
 from hostprocess.oci.registry import Progress, PushResult, RegistryClient, RegistryError, Retry
 from hostprocess.oci.registry.challenges import Challenge, parse_challenges
 from hostprocess.oci.registry.retry import retry_after
 from hostprocess.oci.registry.transport import is_loopback
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.layer import LayerFile
 
 # Registered before its import, so that the helpers' own asserts explain their failures.
 pytest.register_assert_rewrite("oci.registry_servers")

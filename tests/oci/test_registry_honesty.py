@@ -18,9 +18,9 @@ import pytest
 
 from hostprocess.oci.cli import main
 from hostprocess.oci.commands import PushCommand
-from hostprocess.oci.layer import LayerFile
 from hostprocess.oci.registry import RegistryClient, RegistryError, Retry, TagsNotMoved
 from hostprocess.oci.types import sha256_digest
+from hostprocess.oci.windows.layer import LayerFile
 
 pytest.register_assert_rewrite("oci.registry_servers")
 from oci.registry_servers import (  # noqa: E402

@@ -21,7 +21,6 @@ from typing import Any, Dict, List, Sequence
 import pytest
 from digests import sha256_of
 
-from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.image import (
     BaseImageError,
     Image,
@@ -33,9 +32,10 @@ from hostprocess.oci.image import (
     image_from_manifest,
     merge_runtime,
 )
-from hostprocess.oci.layer import LayerFile
 from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.base import base_layer_files
+from hostprocess.oci.windows.layer import LayerFile
 from oci.layer_blobs import write_layer_blob
 from system_tools import run_tool, system_tool
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import zstandard
 
-from hostprocess.oci.archive_reader import read_archive
-from hostprocess.oci.structure_test import (
+from hostprocess.structure_test.archive_reader import read_archive
+from hostprocess.structure_test.checks import (
     Outcome,
     Plan,
     junit_xml,

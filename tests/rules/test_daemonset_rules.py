@@ -22,12 +22,12 @@ from pants.engine.process import InteractiveProcess
 from pants.testutil.rule_runner import QueryRule, RuleRunner, mock_console
 
 from deploy.kube_schema import assert_valid_yaml
-from hostprocess.goals.package import HostProcessImageFieldSet
-from hostprocess.goals.package_daemonset import HostProcessDaemonSetFieldSet
 from hostprocess.goals.publish_daemonset import (
     PublishHostProcessDaemonSetFieldSet,
     PublishHostProcessDaemonSetRequest,
 )
+from hostprocess.util_rules.daemonset import HostProcessDaemonSetFieldSet
+from hostprocess.util_rules.image import HostProcessImageFieldSet
 from rules.agent_project import START_SCRIPT, agent_build
 from rules.test_package_rules import make_rule_runner
 

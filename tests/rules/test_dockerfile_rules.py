@@ -23,9 +23,9 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import DependenciesRequest
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
-from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
 from hostprocess.goals.tailor import PutativeHostProcessTargetsRequest
-from hostprocess.target_types import HostProcessImageDependenciesField, HostProcessImageTarget
+from hostprocess.target_types.image import HostProcessImageDependenciesField, HostProcessImageTarget
+from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet
 from rules.rule_runners import tool_rule_runner
 
 BASE = "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image"

@@ -14,8 +14,9 @@ from pants.engine.target import InvalidFieldException, InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from hostprocess import register
-from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet
-from hostprocess.util_rules.inputs import ImageBuildError, InvalidImagePathError, check_destinations
+from hostprocess.util_rules.errors import ImageBuildError
+from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet
+from hostprocess.util_rules.inputs import InvalidImagePathError, check_destinations
 from rules.rule_runners import wrapped_error
 
 

@@ -40,8 +40,8 @@ from hostprocess.goals.image_test import (
     ImageTestRequest,
     junit_report_name,
 )
-from hostprocess.goals.package import HostProcessImageFieldSet
-from hostprocess.image_test_target import ImageTestDependenciesField
+from hostprocess.target_types.image_test import ImageTestDependenciesField
+from hostprocess.util_rules.image import HostProcessImageFieldSet
 from rules.rule_runners import tool_rule_runner, wrapped_error
 
 SYSTEM_PATH = "C:\\\\Windows\\\\system32;C:\\\\Windows"

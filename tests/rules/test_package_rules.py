@@ -27,10 +27,10 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants.util.resources import read_resource
 
-from hostprocess.goals import package as package_rules
-from hostprocess.goals.package import HostProcessImageFieldSet
 from hostprocess.subsystems.image_tool import ImageToolSubsystem
-from hostprocess.util_rules.inputs import ImageBuildError
+from hostprocess.util_rules import image as image_rules
+from hostprocess.util_rules.errors import ImageBuildError
+from hostprocess.util_rules.image import HostProcessImageFieldSet
 from rules.rule_runners import tool_rule_runner, wrapped_error
 
 
@@ -204,7 +204,7 @@ def test_other_build_errors_are_not_blamed_on_the_base(monkeypatch: pytest.Monke
     def build_image(*args: object, **kwargs: object) -> None:
         raise ValueError("a fault in the image assembly")
 
-    monkeypatch.setattr(package_rules, "build_image", build_image)
+    monkeypatch.setattr(image_rules, "build_image", build_image)
     rule_runner = make_rule_runner()
     rule_runner.write_files({"img/BUILD": "hostprocess_image(name='img')"})
     error = package_error(rule_runner, Address("img", target_name="img"))

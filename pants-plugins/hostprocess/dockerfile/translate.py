@@ -1,6 +1,6 @@
 """A parsed Dockerfile -> what a `hostprocess_image` builds: base, copies, runtime config.
 
-Input is the parser's JSON (`hostprocess.dockerfile.parse_main`); instructions mean what
+Input is the parser's JSON (`hostprocess.dockerfile.parse.parse_text`); instructions mean what
 Docker's reference says they mean for Windows images. Instructions that need a Windows
 machine (RUN) or another build (multi-stage, `--from`) are refused with the line and what
 to do instead; instructions Kubernetes ignores for HostProcess pods are warned about.

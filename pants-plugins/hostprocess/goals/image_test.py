@@ -16,7 +16,7 @@ from typing import Any
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
 from pants.core.goals.test import TestFieldSet, TestRequest, TestResult, TestSubsystem
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
-from pants.engine.addresses import Address, Addresses, UnparsedAddressInputs
+from pants.engine.addresses import Address
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -30,20 +30,18 @@ from pants.engine.fs import (
 )
 from pants.engine.process import FallibleProcessResult, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, Rule, collect_rules, rule
-from pants.engine.target import (
-    FieldSet,
-    InferDependenciesRequest,
-    InferredDependencies,
-    WrappedTarget,
-    WrappedTargetRequest,
-)
+from pants.engine.target import FieldSet, InferDependenciesRequest, InferredDependencies, Target
 from pants.engine.unions import UnionRule
 from pants.option.option_types import SkipOption
 from pants.option.subsystem import Subsystem
 from pants.util.logging import LogLevel
 
-from hostprocess.goals.package import ArchiveRequest, BuiltImage, HostProcessImageFieldSet
-from hostprocess.image_test_target import (
+import hostprocess.oci
+import hostprocess.structure_test
+from hostprocess.structure_test.checks import CHECKS
+from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.subsystems.image_test_runner import ImageTestRunnerSubsystem
+from hostprocess.target_types.image_test import (
     ALIAS,
     EnvExactField,
     ExpectedAnnotationsField,
@@ -62,14 +60,11 @@ from hostprocess.image_test_target import (
     SkipChecksField,
     StructureTestConfigsField,
 )
-from hostprocess.oci.structure_test import CHECKS
-from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.subsystems.image_test_runner import ImageTestRunnerSubsystem
-from hostprocess.target_types import BaseImageField
-from hostprocess.util_rules.inputs import ImageBuildError
-from hostprocess.util_rules.tool import core_sources
+from hostprocess.util_rules.archive import ArchiveRequest
+from hostprocess.util_rules.errors import ImageBuildError
+from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet, image_target
+from hostprocess.util_rules.tool import package_sources
 
-ARCHIVE = "image.docker.tar"
 SPEC = "spec.json"
 INPUTS = "inputs"
 
@@ -150,27 +145,23 @@ class StructureTestRunner:
 
 @rule(desc="Build the hostprocess image test runner")
 async def build_structure_test_runner(subsystem: ImageTestRunnerSubsystem) -> StructureTestRunner:
-    sources = await Get(Digest, CreateDigest, core_sources())
+    sources = await Get(
+        Digest, CreateDigest, package_sources(hostprocess.oci, hostprocess.structure_test)
+    )
     return StructureTestRunner(await Get(VenvPex, PexRequest, subsystem.pex_request(sources)))
 
 
 async def image_field_set(field: ImageField) -> HostProcessImageFieldSet:
     """The `hostprocess_image` an `image` field names, or an error naming target and field."""
-    origin = f"the `image` field of the `{ALIAS}` target {field.address}"
-    [address] = await Get(
-        Addresses,
-        UnparsedAddressInputs(
-            [field.value], owning_address=field.address, description_of_origin=origin
-        ),
-    )
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=origin))
-    if not wrapped.target.has_field(BaseImageField):
-        raise ImageBuildError(
+
+    def not_an_image(address: Address, target: Target) -> Exception:
+        return ImageBuildError(
             f"The `image` field of the `{ALIAS}` target {field.address} has the invalid value "
-            f"{field.value!r}: {address} is a `{wrapped.target.alias}` target, not a "
-            f"`hostprocess_image`."
+            f"{field.value!r}: {address} is a `{target.alias}` target, not a `hostprocess_image`."
         )
-    return HostProcessImageFieldSet.create(wrapped.target)
+
+    origin = f"the `image` field of the `{ALIAS}` target {field.address}"
+    return HostProcessImageFieldSet.create(await image_target(field, origin, not_an_image))
 
 
 @dataclass(frozen=True)

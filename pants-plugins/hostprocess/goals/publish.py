@@ -28,12 +28,12 @@ from pants.engine.target import Target, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 
-from hostprocess.goals.package import BuiltImage, HostProcessImageFieldSet, base_target
 from hostprocess.oci.commands import TOOL_LAYOUT, DeadlineOptions, PushCommand
+from hostprocess.oci.publish_record import RECORD_SUFFIX
 from hostprocess.oci.reference import Reference
 from hostprocess.registries import CREDENTIAL_LOCATIONS, RegistryOptions, credential_env
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.target_types import (
+from hostprocess.target_types.image import (
     BaseImageField,
     ImageTagsField,
     RegistriesField,
@@ -41,9 +41,8 @@ from hostprocess.target_types import (
     SkipPushField,
     is_external_reference,
 )
+from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet, base_target
 from hostprocess.util_rules.tool import ToolRequest, ca_cert_digest, interactive_tool_process
-
-RECORD_SUFFIX = ".publish.json"
 
 
 class PublishHostProcessImageRequest(PublishRequest):
@@ -109,6 +108,12 @@ def _push_command(
     )
 
 
+def publish_record(output_path: OutputPathField, build_root: BuildRoot, dist_dir: DistDir) -> str:
+    """The image's publish record, absolute: the steps that write and read it run uncached."""
+    stem = output_path.value_or_default(file_ending=None)
+    return os.path.join(build_root.path, dist_dir.relpath, stem + RECORD_SUFFIX)
+
+
 @dataclass(frozen=True)
 class _PushFiles:
     """Where a push step records what it pushed, and whether an earlier step ran before it."""
@@ -141,11 +146,7 @@ async def push_hostprocess_image(
     digest = built.image.digest
     repository = field_set.repository.value_or_default(subsystem.default_repository)
     tags = tuple(field_set.image_tags.value or ())
-    record = os.path.join(
-        build_root.path,
-        dist_dir.relpath,
-        field_set.output_path.value_or_default(file_ending=None) + RECORD_SUFFIX,
-    )
+    record = publish_record(field_set.output_path, build_root, dist_dir)
     registries = tuple(
         subsystem.registries().resolve(tuple(field_set.registries.value or ()), owner=str(address))
     )

@@ -23,45 +23,24 @@ from pants.core.goals.publish import (
     PublishRequest,
 )
 from pants.core.util_rules.distdir import DistDir
-from pants.core.util_rules.system_binaries import BashBinary, CpBinary, MkdirBinary, MvBinary
-from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.target import WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionRule
 
-from hostprocess.deploy_target_types import DaemonSetImageField
-from hostprocess.goals.package_daemonset import (
+from hostprocess.goals.publish import (
+    PublishHostProcessImageFieldSet,
+    PublishHostProcessImageRequest,
+    publish_record,
+)
+from hostprocess.oci.commands import WriteIfPushedCommand
+from hostprocess.target_types.daemonset import DaemonSetImageField
+from hostprocess.target_types.image import SkipPushField
+from hostprocess.util_rules.daemonset import (
     DaemonSetManifests,
     HostProcessDaemonSetFieldSet,
     PinnedManifest,
 )
-from hostprocess.goals.publish import (
-    RECORD_SUFFIX,
-    PublishHostProcessImageFieldSet,
-    PublishHostProcessImageRequest,
-)
-from hostprocess.target_types import SkipPushField
-
-# Writes $4 (in the sandbox) to $5 atomically, if the record $3 shows $1 pushed as $2. The
-# record is `PushCommand.record`, written as `json.dumps(indent=2)`: one reference a line.
-WRITE_IF_PUSHED = r"""
-set -euo pipefail
-reference="$1" digest="$2" record="$3" manifest="$4" dest="$5"
-pushed=""
-if [[ -f "$record" ]]; then
-  while IFS= read -r line; do
-    if [[ "$line" == *"\"$reference\": \"$digest\""* ]]; then pushed=1; fi
-  done < "$record"
-fi
-if [[ -z "$pushed" ]]; then
-  echo "hostprocess: not writing $dest: $record does not show $reference as pushed (its push failed or did not run)." >&2
-  exit 1
-fi
-"$MKDIR" -p "${dest%/*}"
-"$CP" "$manifest" "${dest%/*}/.${dest##*/}.partial"
-"$MV" -f "${dest%/*}/.${dest##*/}.partial" "$dest"
-echo "Wrote $dest, pinning $reference"
-"""
+from hostprocess.util_rules.tool import ToolRequest, interactive_tool_process
 
 
 class PublishHostProcessDaemonSetRequest(PublishRequest):
@@ -79,37 +58,24 @@ class PublishHostProcessDaemonSetFieldSet(PublishFieldSet):
         return PublishOutputData({"publisher": "hostprocess", **super().get_output_data()})
 
 
-@dataclass(frozen=True)
-class _Tools:
-    bash: BashBinary
-    mkdir: MkdirBinary
-    cp: CpBinary
-    mv: MvBinary
-
-
-def _write_job(
+async def _write_job(
     manifest: PinnedManifest,
     result: DaemonSetManifests,
     record: str,
     build_root: BuildRoot,
     dist_dir: DistDir,
-    tools: _Tools,
 ) -> PublishPackages:
+    """The step that writes one manifest, once the record shows the image pushed there."""
     shown = os.path.join(dist_dir.relpath, manifest.path)
-    process = InteractiveProcess(
-        argv=(
-            tools.bash.path,
-            "-c",
-            WRITE_IF_PUSHED,
-            "write-manifest",
-            manifest.reference,
-            result.digest,
-            record,
-            manifest.path,
-            os.path.join(build_root.path, shown),
-        ),
-        env={"MKDIR": tools.mkdir.path, "CP": tools.cp.path, "MV": tools.mv.path},
-        input_digest=result.files,
+    command = WriteIfPushedCommand(
+        reference=manifest.reference,
+        digest=result.digest,
+        record=record,
+        file=manifest.path,
+        dest=os.path.join(build_root.path, shown),
+    )
+    process = await interactive_tool_process(
+        ToolRequest(command, result.files, f"Write {shown}, pinning {manifest.reference}")
     )
     return PublishPackages(
         names=(shown,),
@@ -135,10 +101,6 @@ async def publish_hostprocess_daemonset(
     request: PublishHostProcessDaemonSetRequest,
     build_root: BuildRoot,
     dist_dir: DistDir,
-    bash: BashBinary,
-    mkdir: MkdirBinary,
-    cp: CpBinary,
-    mv: MvBinary,
 ) -> PublishProcesses:
     address = request.field_set.address
     wrapped = await Get(
@@ -162,18 +124,11 @@ async def publish_hostprocess_daemonset(
         PublishProcesses,
         PublishHostProcessImageRequest(PublishHostProcessImageFieldSet.create(image), ()),
     )
-    record = os.path.join(
-        build_root.path,
-        dist_dir.relpath,
-        image[OutputPathField].value_or_default(file_ending=None) + RECORD_SUFFIX,
-    )
-    tools = _Tools(bash, mkdir, cp, mv)
-    return PublishProcesses(
-        [
-            *(p for p in pushes if p.data.get("registry") in registries),
-            *(_write_job(m, result, record, build_root, dist_dir, tools) for m in result.manifests),
-        ]
-    )
+    record = publish_record(image[OutputPathField], build_root, dist_dir)
+    writes = []
+    for manifest in result.manifests:
+        writes.append(await _write_job(manifest, result, record, build_root, dist_dir))
+    return PublishProcesses([*(p for p in pushes if p.data.get("registry") in registries), *writes])
 
 
 def rules() -> Iterable[Rule | UnionRule]:

@@ -31,7 +31,7 @@ from hostprocess.dockerfile.translate import (
     is_hostprocess_base,
     translate,
 )
-from hostprocess.target_types import HostProcessImageTarget
+from hostprocess.target_types.image import HostProcessImageTarget
 from hostprocess.util_rules.dockerfile import (
     ParsedDockerfile,
     ParseDockerfileRequest,

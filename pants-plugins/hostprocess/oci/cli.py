@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from hostprocess.oci.auth import CredentialsError, find_credentials, helper_env
-from hostprocess.oci.base import base_layer_files
 from hostprocess.oci.commands import (
     LAYER_JSON,
     ArchiveCommand,
@@ -25,10 +24,10 @@ from hostprocess.oci.commands import (
     LayerOptions,
     PullCommand,
     PushCommand,
+    WriteIfPushedCommand,
     parse,
 )
 from hostprocess.oci.image import Layer
-from hostprocess.oci.layer import LayerFile, write_layer
 from hostprocess.oci.layout import (
     blob_path,
     docker_manifest_json,
@@ -36,7 +35,8 @@ from hostprocess.oci.layout import (
     read_manifest,
     write_archive,
 )
-from hostprocess.oci.pull import pull_base
+from hostprocess.oci.publish_record import shows_pushed, update_record, write_atomically
+from hostprocess.oci.pull_base import pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import (
     Progress,
@@ -46,6 +46,8 @@ from hostprocess.oci.registry import (
     TagsNotMoved,
 )
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.base import base_layer_files
+from hostprocess.oci.windows.layer import LayerFile, write_layer
 
 
 def tree_files(root: Path) -> Iterator[LayerFile]:
@@ -146,7 +148,7 @@ def push(command: PushCommand) -> None:
         raise  # the image is there: later tags may still move
     except (RegistryError, CredentialsError) as error:
         if marker is not None and not command.follows:
-            _write_atomically(marker, f"{error}\n")
+            write_atomically(marker, f"{error}\n")
         raise
 
 
@@ -180,7 +182,7 @@ def _push(command: PushCommand) -> None:
         )
     _report_references(result.references, ())
     if command.record:
-        _update_record(Path(command.record), result.references, ())
+        update_record(Path(command.record), result.references, ())
 
 
 def _push_reporting_failure(client: RegistryClient, command: PushCommand) -> PushResult:
@@ -193,7 +195,7 @@ def _push_reporting_failure(client: RegistryClient, command: PushCommand) -> Pus
     except TagsNotMoved as error:
         _report_references(error.result.references, error.not_moved)
         if command.record:
-            _update_record(Path(command.record), error.result.references, error.not_moved[:1])
+            update_record(Path(command.record), error.result.references, error.not_moved[:1])
         raise
     except RegistryError:  # no manifest went up, so no tag moved
         _report_references({}, _tag_references(command))
@@ -217,24 +219,16 @@ def _print_progress(progress: Progress) -> None:
     print(progress, flush=True)
 
 
-def _update_record(path: Path, references: Mapping[str, str], uncertain: Sequence[str]) -> None:
-    """Merge pushed references into the JSON record beside the image, atomically.
-
-    `uncertain` references (a tag whose push failed: it may have moved unseen) are dropped,
-    so that the record only ever shows what is known to hold.
-    """
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    record.update(references)
-    for reference in uncertain:
-        record.pop(reference, None)
-    _write_atomically(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+@run.register
+def write_if_pushed(command: WriteIfPushedCommand) -> None:
+    """Copy `file` to `dest` once the record shows the reference it pins as pushed."""
+    if not shows_pushed(Path(command.record), command.reference, command.digest):
+        raise ValueError(
+            f"not writing {command.dest}: {command.record} does not show {command.reference} "
+            f"as pushed (its push failed or did not run)."
+        )
+    write_atomically(Path(command.dest), Path(command.file).read_bytes())
+    print(f"Wrote {command.dest}, pinning {command.reference}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -295,12 +295,29 @@ class PushCommand(Command):
     deadlines: DeadlineOptions = _group(DeadlineOptions, optional=True)
 
 
+@dataclass(frozen=True)
+class WriteIfPushedCommand(Command):
+    """A DaemonSet's publish step: its manifest lands in `dest` only once the push `record`
+    (see `publish_record`) shows the digest it pins. `record` and `dest` are in the workspace,
+    so they are absolute."""
+
+    name: ClassVar[str] = "write-if-pushed"
+    help: ClassVar[str] = "copy a file to its destination once a push record shows a reference"
+
+    reference: str = _value("the pinned reference, registry/repository@digest")
+    digest: str = _value("the digest the record must show for the reference")
+    record: str = _value("the JSON file of reference -> digest that push commands update")
+    file: str = _value("the file to copy")
+    dest: str = _value("where to write it, atomically")
+
+
 COMMANDS: tuple[Type[Command], ...] = (
     BaseLayerCommand,
     LayerCommand,
     ArchiveCommand,
     PullCommand,
     PushCommand,
+    WriteIfPushedCommand,
 )
 
 

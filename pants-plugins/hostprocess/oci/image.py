@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from hostprocess.oci.types import MEDIA_TYPES, Compression, MediaTypes, sha256_digest
 
@@ -212,17 +212,30 @@ class BaseImageError(ValueError):
     """The base is not something a HostProcess image can be built on; the message says why."""
 
 
+def check_windows_platform(
+    config: Mapping[str, Any], architecture: str, explain: Callable[[str, Any], str]
+) -> None:
+    """Refuse a base config that is not Windows on `architecture`.
+
+    `explain(key, found)` words the refusal for the caller (`key` is "os" or "architecture").
+    """
+    for key, wanted in (("os", "windows"), ("architecture", architecture)):
+        if config.get(key) != wanted:
+            raise BaseImageError(explain(key, config.get(key)))
+
+
 def _parent_config(parent: Image, architecture: str) -> Mapping[str, Any]:
     config = json.loads(parent.config)
-    if config.get("os") != "windows":
-        raise BaseImageError(
-            f"the base image is for {config.get('os')!r}, not Windows: use a Windows image as a base"
+
+    def explain(key: str, found: Any) -> str:
+        if key == "os":
+            return f"the base image is for {found!r}, not Windows: use a Windows image as a base"
+        return (
+            f"the base image is for {found!r}, but this image is for {architecture!r}: set "
+            f"`architecture` to match, or use a base for {architecture!r}"
         )
-    if config.get("architecture") != architecture:
-        raise BaseImageError(
-            f"the base image is for {config.get('architecture')!r}, but this image is for "
-            f"{architecture!r}: set `architecture` to match, or use a base for {architecture!r}"
-        )
+
+    check_windows_platform(config, architecture, explain)
     return config
 
 

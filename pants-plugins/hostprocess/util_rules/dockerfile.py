@@ -49,16 +49,11 @@ from pants.util.logging import LogLevel
 import hostprocess.dockerfile
 from hostprocess.dockerfile.context import named_files, place, relative_to
 from hostprocess.dockerfile.translate import Copy, DockerfileError, Download, Plan, translate
+from hostprocess.oci.windows.paths import listed, windows_path
 from hostprocess.subsystems.dockerfile_parser import DockerfileParserSubsystem
-from hostprocess.target_types import ArchitectureField, BuildArgsField, DockerfileField
-from hostprocess.util_rules.inputs import (
-    MAX_LISTED,
-    ImageBuildError,
-    InvalidImagePathError,
-    LayerInputs,
-    check_destinations,
-    windows_path,
-)
+from hostprocess.target_types.image import ArchitectureField, BuildArgsField, DockerfileField
+from hostprocess.util_rules.errors import ImageBuildError
+from hostprocess.util_rules.inputs import InvalidImagePathError, LayerInputs, check_destinations
 
 logger = logging.getLogger(__name__)
 
@@ -315,15 +310,13 @@ def _check_destinations(
         check_destinations(address, destinations, sources)
     except InvalidImagePathError as e:
         origin = dict(zip(destinations, sources))
-        lines = "\n".join(
-            f"  {windows_path(p.path)} (from {origin.get(p.path, p.path)}): {p}"
-            for p in e.problems[:MAX_LISTED]
+        lines = listed(
+            [f"{windows_path(p.path)} (from {origin.get(p.path, p.path)}): {p}" for p in e.problems]
         )
-        more = len(e.problems) - MAX_LISTED
         raise ImageBuildError(
             f"The `dockerfile` {path} of the `hostprocess_image` target {address}: the {label} "
-            f"puts files where Windows cannot have them:\n{lines}"
-            + (f"\n  ... and {more} more" if more > 0 else "")
+            f"puts files where Windows cannot have them:\n"
+            + "\n".join(lines)
             + "\nChange the ADD/COPY destination, or rename the files."
         ) from None
 
@@ -342,8 +335,6 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
         label = f"`{step.text}` (line {step.line})"
         if request.one_layer and groups:
             groups[0] = (f"{groups[0][0]}, {label}", {**groups[0][1], **placed})
-        elif request.one_layer:
-            groups.append((f"layer of {label}", placed))
         else:
             groups.append((f"layer of {label}", placed))
     trees = await MultiGet(

@@ -29,40 +29,30 @@ from pants.engine.target import (
 )
 from pants.engine.unions import UnionRule
 
-from hostprocess.oci.paths import (
+from hostprocess.oci.windows.paths import (
     WindowsPathError,
     find_path_problems,
     find_path_warnings,
     fold_case,
+    listed,
+    windows_path,
 )
-from hostprocess.target_types import HostProcessImageDependenciesField
+from hostprocess.target_types.image import HostProcessImageDependenciesField
+from hostprocess.util_rules.errors import ImageBuildError
 
 logger = logging.getLogger(__name__)
 
-MAX_LISTED = 20
-
-
-class ImageBuildError(Exception):
-    """A `hostprocess_image` cannot be built as declared; the message says how to fix it."""
-
-
-def windows_path(destination: str) -> str:
-    return "C:\\" + destination.replace("/", "\\")
-
 
 class InvalidImagePathError(ImageBuildError):
-    """Files whose destinations cannot exist on Windows (see `hostprocess.oci.paths`)."""
+    """Files whose destinations cannot exist on Windows (see `hostprocess.oci.windows.paths`)."""
 
     def __init__(
         self, address: Address, problems: Sequence[WindowsPathError], sources: Mapping[str, str]
     ) -> None:
         self.problems = tuple(problems)
-        lines = [
-            f"  {windows_path(p.path)} (from {sources.get(p.path, p.path)}): {p}"
-            for p in problems[:MAX_LISTED]
-        ]
-        if len(problems) > MAX_LISTED:
-            lines.append(f"  ... and {len(problems) - MAX_LISTED} more")
+        lines = listed(
+            [f"{windows_path(p.path)} (from {sources.get(p.path, p.path)}): {p}" for p in problems]
+        )
         super().__init__(
             f"The `dependencies` of the `hostprocess_image` target {address} put files where "
             f"Windows cannot have them:\n" + "\n".join(lines) + "\nRename the files, or move "

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from types import ModuleType
+from typing import Iterable, cast
 
 from pants.backend.python.util_rules import pex
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
@@ -129,14 +130,19 @@ async def ca_cert_digest(registry: RegistryOptions) -> Digest:
 
 
 def core_sources() -> CreateDigest:
-    """Every module of the core package and its subpackages, at their import paths."""
-    package = Path(hostprocess.oci.__file__).parent
-    modules = sorted(path.relative_to(package).as_posix() for path in package.rglob("*.py"))
+    """The image tool's sources: every module of the core package and its subpackages."""
+    return package_sources(hostprocess.oci)
+
+
+def package_sources(*packages: ModuleType) -> CreateDigest:
+    """Every module of `packages` and their subpackages, at their import paths, in a fixed
+    order: a helper program ships only the packages it runs."""
     files = [FileContent("hostprocess/__init__.py", b"")]
-    files.extend(
-        FileContent(f"hostprocess/oci/{module}", (package / module).read_bytes())
-        for module in modules
-    )
+    for package in packages:
+        root = Path(cast(str, package.__file__)).parent
+        prefix = package.__name__.replace(".", "/")
+        modules = sorted(path.relative_to(root).as_posix() for path in root.rglob("*.py"))
+        files.extend(FileContent(f"{prefix}/{m}", (root / m).read_bytes()) for m in modules)
     return CreateDigest(files)
 
 

@@ -18,9 +18,9 @@ from hostprocess.oci.layout_reader import read_layout_image
 from hostprocess.oci.reference import validate_registry, validate_repository, validate_tag
 from hostprocess.oci.registry.authorizer import Authorizer
 from hostprocess.oci.registry.deadline import Deadlines
+from hostprocess.oci.registry.download import pull_blob, pull_manifest
 from hostprocess.oci.registry.endpoint import Endpoint
 from hostprocess.oci.registry.progress import ProgressCallback
-from hostprocess.oci.registry.pull import pull_blob, pull_manifest
 from hostprocess.oci.registry.push import (
     DEFAULT_UPLOAD_WORKERS,
     PushOptions,

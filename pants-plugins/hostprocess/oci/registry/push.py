@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from hostprocess.oci.layout_reader import LayoutBlob, LayoutImage
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry.authorizer import Scopes
+from hostprocess.oci.registry.download import tag_digest
 from hostprocess.oci.registry.endpoint import Endpoint
 from hostprocess.oci.registry.errors import Cancelled, RegistryError
 from hostprocess.oci.registry.progress import Progress, ProgressCallback, one_at_a_time
-from hostprocess.oci.registry.pull import tag_digest
 from hostprocess.oci.registry.upload import BlobAction, BlobPushed, BlobUploader
 from hostprocess.oci.types import sha256_digest
 

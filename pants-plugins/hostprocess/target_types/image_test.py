@@ -20,7 +20,6 @@ from pants.engine.target import (
     DictStringToStringField,
     Field,
     IntField,
-    InvalidFieldException,
     MultipleSourcesField,
     StringField,
     StringSequenceField,
@@ -29,7 +28,8 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from hostprocess.oci.image import ARCHITECTURES
-from hostprocess.oci.structure_test import CHECKS
+from hostprocess.structure_test.checks import CHECKS
+from hostprocess.target_types.fields import invalid_field
 
 ALIAS = "hostprocess_image_test"
 FILE_KEYS = ("exists", "type", "matches", "equals", "size")
@@ -39,13 +39,6 @@ WINDOWS_PATH_RE = re.compile(
 )
 # Perl syntax that Python's `re` accepts and Go's RE2 (container-structure-test) refuses.
 RE2_UNSUPPORTED = re.compile(r"\(\?[=!]|\(\?<[=!]|\(\?P=|\\[1-9]|\(\?>|[*+?}][+]")
-
-
-def _invalid(address: Address, alias: str, value: Any, fix: str) -> InvalidFieldException:
-    return InvalidFieldException(
-        f"The `{alias}` field of the `{ALIAS}` target {address} has the invalid value "
-        f"{value!r}: {fix}"
-    )
 
 
 class ImageField(StringField, AsyncFieldMixin):
@@ -85,15 +78,18 @@ class FileAssertion:
 
 def check_regex(address: Address, alias: str, pattern: Any) -> str:
     if not isinstance(pattern, str):
-        raise _invalid(address, alias, pattern, "a regular expression must be a string.")
+        raise invalid_field(
+            ALIAS, address, alias, pattern, "a regular expression must be a string."
+        )
     try:
         re.compile(pattern)
     except re.error as e:
-        raise _invalid(
-            address, alias, pattern, f"the regular expression does not compile: {e}."
+        raise invalid_field(
+            ALIAS, address, alias, pattern, f"the regular expression does not compile: {e}."
         ) from None
     if RE2_UNSUPPORTED.search(pattern):
-        raise _invalid(
+        raise invalid_field(
+            ALIAS,
             address,
             alias,
             pattern,
@@ -105,7 +101,8 @@ def check_regex(address: Address, alias: str, pattern: Any) -> str:
 
 def _file_assertion(address: Address, alias: str, path: Any, spec: Any) -> FileAssertion:
     if not isinstance(path, str) or not WINDOWS_PATH_RE.fullmatch(path):
-        raise _invalid(
+        raise invalid_field(
+            ALIAS,
             address,
             alias,
             path,
@@ -113,7 +110,8 @@ def _file_assertion(address: Address, alias: str, path: Any, spec: Any) -> FileA
             "(in a BUILD file, write each backslash twice).",
         )
     if not isinstance(spec, Mapping):
-        raise _invalid(
+        raise invalid_field(
+            ALIAS,
             address,
             alias,
             {path: spec},
@@ -121,7 +119,8 @@ def _file_assertion(address: Address, alias: str, path: Any, spec: Any) -> FileA
         )
     unknown = sorted(set(spec) - set(FILE_KEYS))
     if unknown:
-        raise _invalid(
+        raise invalid_field(
+            ALIAS,
             address,
             alias,
             {path: dict(spec)},
@@ -129,15 +128,19 @@ def _file_assertion(address: Address, alias: str, path: Any, spec: Any) -> FileA
         )
     exists = spec.get("exists", True)
     if not isinstance(exists, bool):
-        raise _invalid(address, alias, {path: dict(spec)}, "`exists` is True or False.")
+        raise invalid_field(ALIAS, address, alias, {path: dict(spec)}, "`exists` is True or False.")
     if not exists and len(spec) > 1:
-        raise _invalid(
-            address, alias, {path: dict(spec)}, "a path that must not exist takes no other keys."
+        raise invalid_field(
+            ALIAS,
+            address,
+            alias,
+            {path: dict(spec)},
+            "a path that must not exist takes no other keys.",
         )
     kind = spec.get("type")
     if kind is not None and kind not in FILE_TYPES:
-        raise _invalid(
-            address, alias, {path: dict(spec)}, f"`type` is one of {', '.join(FILE_TYPES)}."
+        raise invalid_field(
+            ALIAS, address, alias, {path: dict(spec)}, f"`type` is one of {', '.join(FILE_TYPES)}."
         )
     matches = spec.get("matches", ())
     matches = (matches,) if isinstance(matches, str) else tuple(matches)
@@ -150,7 +153,8 @@ def _file_assertion(address: Address, alias: str, path: Any, spec: Any) -> FileA
         or equals.startswith("/")
         or ".." in equals.split("/")
     ):
-        raise _invalid(
+        raise invalid_field(
+            ALIAS,
             address,
             alias,
             {path: dict(spec)},
@@ -158,11 +162,12 @@ def _file_assertion(address: Address, alias: str, path: Any, spec: Any) -> FileA
         )
     size = spec.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise _invalid(
-            address, alias, {path: dict(spec)}, "`size` is a number of bytes (an int >= 0)."
+        raise invalid_field(
+            ALIAS, address, alias, {path: dict(spec)}, "`size` is a number of bytes (an int >= 0)."
         )
     if kind == "directory" and (matches or equals or size is not None):
-        raise _invalid(
+        raise invalid_field(
+            ALIAS,
             address,
             alias,
             {path: dict(spec)},
@@ -194,7 +199,9 @@ class FilesAssertionsField(Field):
         if value is None:
             return None
         if not isinstance(value, Mapping):
-            raise _invalid(address, cls.alias, value, "a dict from `C:\\` paths to assertions.")
+            raise invalid_field(
+                ALIAS, address, cls.alias, value, "a dict from `C:\\` paths to assertions."
+            )
         return tuple(
             _file_assertion(address, cls.alias, path, spec) for path, spec in value.items()
         )
@@ -265,7 +272,9 @@ class LayerCountField(IntField):
     def compute_value(cls, raw_value: Optional[int], address: Address) -> Optional[int]:
         value = super().compute_value(raw_value, address)
         if value is not None and value < 1:
-            raise _invalid(address, cls.alias, value, "an image has at least one layer.")
+            raise invalid_field(
+                ALIAS, address, cls.alias, value, "an image has at least one layer."
+            )
         return value
 
 

@@ -17,7 +17,6 @@ from pants.engine.target import (
     BoolField,
     Dependencies,
     DictStringToStringField,
-    InvalidFieldException,
     OptionalSingleSourceField,
     SpecialCasedDependencies,
     StringField,
@@ -35,18 +34,13 @@ from hostprocess.oci.reference import (
 )
 from hostprocess.oci.types import MEDIA_TYPES
 from hostprocess.registries import ALL_DEFAULT_REGISTRIES
+from hostprocess.target_types.fields import invalid_field
 
 ENV_KEY_RE = re.compile(r"[^=\x00]+")
 # An absolute Windows path (`C:\...`) or one under the container's mount point variable.
 WORKING_DIR_RE = re.compile(r"(?:[A-Za-z]:\\|%CONTAINER_SANDBOX_MOUNT_POINT%(?:\\|$)).*")
+ALIAS = "hostprocess_image"
 OUTPUT_FORMATS = ("oci-layout", "oci-archive", "docker-archive")
-
-
-def _invalid(address: Address, alias: str, value: Any, fix: str) -> InvalidFieldException:
-    return InvalidFieldException(
-        f"The `{alias}` field of the `hostprocess_image` target {address} has the invalid value "
-        f"{value!r}: {fix}"
-    )
 
 
 class HostProcessImageDependenciesField(Dependencies):
@@ -85,7 +79,8 @@ class BaseImageField(StringField, AsyncFieldMixin):
         value = super().compute_value(raw_value, address)
         if value and is_external_reference(value) and "@sha256:" not in value:
             name = name_without_tag(value)
-            raise _invalid(
+            raise invalid_field(
+                ALIAS,
                 address,
                 cls.alias,
                 value,
@@ -197,7 +192,8 @@ class EnvField(DictStringToStringField):
         value = super().compute_value(raw_value, address)
         for key in value or {}:
             if not ENV_KEY_RE.fullmatch(key):
-                raise _invalid(
+                raise invalid_field(
+                    ALIAS,
                     address,
                     cls.alias,
                     key,
@@ -220,7 +216,8 @@ class WorkingDirField(StringField):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value and not WORKING_DIR_RE.fullmatch(value):
-            raise _invalid(
+            raise invalid_field(
+                ALIAS,
                 address,
                 cls.alias,
                 value,
@@ -286,7 +283,8 @@ class ImageTagsField(StringSequenceField):
         value = super().compute_value(raw_value, address)
         for tag in value or ():
             if not _is_valid(validate_tag, tag):
-                raise _invalid(
+                raise invalid_field(
+                    ALIAS,
                     address,
                     cls.alias,
                     tag,
@@ -309,7 +307,8 @@ class RepositoryField(StringField, AsyncFieldMixin):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value is not None and "{" not in value and not _is_valid(validate_repository, value):
-            raise _invalid(
+            raise invalid_field(
+                ALIAS,
                 address,
                 cls.alias,
                 value,
@@ -328,7 +327,8 @@ class RepositoryField(StringField, AsyncFieldMixin):
                 parent_directory=directory.rsplit("/", 1)[-1],
             )
         except (KeyError, IndexError, ValueError) as e:
-            raise _invalid(
+            raise invalid_field(
+                ALIAS,
                 self.address,
                 self.alias,
                 template,
@@ -336,7 +336,8 @@ class RepositoryField(StringField, AsyncFieldMixin):
             ) from None
         value = "/".join(part for part in value.split("/") if part)
         if not _is_valid(validate_repository, value):
-            raise _invalid(
+            raise invalid_field(
+                ALIAS,
                 self.address,
                 self.alias,
                 value,
@@ -377,17 +378,14 @@ class OutputFormatsField(StringSequenceField):
 
     @classmethod
     def compute_value(cls, raw_value: Optional[Any], address: Address) -> Any:
-        value = super().compute_value(raw_value, address)
-        for fmt in value or ():
-            if fmt not in OUTPUT_FORMATS:
-                raise _invalid(address, cls.alias, fmt, f"choose from {', '.join(OUTPUT_FORMATS)}.")
+        value = super().compute_value(raw_value, address)  # checks `valid_choices`
         if not value:
-            raise _invalid(address, cls.alias, [], "list at least one output format.")
+            raise invalid_field(ALIAS, address, cls.alias, [], "list at least one output format.")
         return value
 
 
 class HostProcessImageTarget(Target):
-    alias = "hostprocess_image"
+    alias = ALIAS
     core_fields = (
         *COMMON_TARGET_FIELDS,
         HostProcessImageDependenciesField,

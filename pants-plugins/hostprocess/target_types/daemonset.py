@@ -6,7 +6,7 @@ a mistake is reported with the target's address, the field and the fix before an
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -15,7 +15,6 @@ from pants.engine.target import (
     AsyncFieldMixin,
     DictStringToStringField,
     Field,
-    InvalidFieldException,
     OptionalSingleSourceField,
     StringField,
     StringSequenceField,
@@ -26,32 +25,9 @@ from pants.util.strutil import help_text
 
 from hostprocess.deploy import values
 from hostprocess.deploy.accounts import DEFAULT_ACCOUNT, SERVICE_ACCOUNTS, run_as_user_name
+from hostprocess.target_types.fields import checked_value, invalid_field
 
 ALIAS = "hostprocess_daemonset"
-
-
-def _invalid(address: Address, alias: str, value: Any, fix: str) -> InvalidFieldException:
-    return InvalidFieldException(
-        f"The `{alias}` field of the `{ALIAS}` target {address} has the invalid value "
-        f"{value!r}: {fix}"
-    )
-
-
-def _checked(cls: type[Field], value: Any, address: Address, check: Callable[[Any], Any]) -> Any:
-    """`check(value)`, its ValueError turned into an error naming the target and field."""
-    try:
-        return check(value)
-    except ValueError as e:
-        raise _invalid(address, cls.alias, value, str(e)) from None
-
-
-def thaw(value: Any) -> Any:
-    """Plain dicts and lists from a field's frozen value, for the manifest."""
-    if isinstance(value, FrozenDict):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [thaw(v) for v in value]
-    return value
 
 
 class DaemonSetImageField(StringField, AsyncFieldMixin):
@@ -88,11 +64,12 @@ class ResourceNameField(StringField):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value is not None:
-            return _checked(cls, value, address, values.dns_subdomain)
+            return checked_value(ALIAS, cls, value, address, values.dns_subdomain)
         try:
             values.dns_subdomain(address.target_name)
         except ValueError as e:
-            raise _invalid(
+            raise invalid_field(
+                ALIAS,
                 address,
                 cls.alias,
                 address.target_name,
@@ -109,7 +86,9 @@ class NamespaceField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        return None if value is None else _checked(cls, value, address, values.dns_label)
+        return (
+            None if value is None else checked_value(ALIAS, cls, value, address, values.dns_label)
+        )
 
 
 class K8sLabelsField(DictStringToStringField):
@@ -121,7 +100,11 @@ class K8sLabelsField(DictStringToStringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[dict[str, str]], address: Address) -> Any:
         value = super().compute_value(raw_value, address)
-        return value if value is None else FrozenDict(_checked(cls, value, address, values.labels))
+        return (
+            value
+            if value is None
+            else FrozenDict(checked_value(ALIAS, cls, value, address, values.labels))
+        )
 
 
 class SelectorField(K8sLabelsField):
@@ -162,7 +145,7 @@ class RunAsUserNameField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
         value = super().compute_value(raw_value, address)
-        return _checked(cls, value, address, run_as_user_name)
+        return checked_value(ALIAS, cls, value, address, run_as_user_name)
 
 
 class TolerationsField(Field):
@@ -181,8 +164,8 @@ class TolerationsField(Field):
     def compute_value(cls, raw_value: Optional[list[dict[str, Any]]], address: Address) -> Any:
         value = super().compute_value(raw_value, address)
         if not isinstance(value, (list, tuple)):
-            raise _invalid(address, cls.alias, value, "use a list of dicts.")
-        checked = _checked(cls, value, address, values.tolerations)
+            raise invalid_field(ALIAS, address, cls.alias, value, "use a list of dicts.")
+        checked = checked_value(ALIAS, cls, value, address, values.tolerations)
         return tuple(FrozenDict.deep_freeze(t) for t in checked)
 
 
@@ -206,7 +189,7 @@ class MaxUnavailableField(StringField):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value is not None:
-            _checked(cls, value, address, values.max_unavailable)
+            checked_value(ALIAS, cls, value, address, values.max_unavailable)
         return value
 
 
@@ -227,8 +210,10 @@ class ResourcesField(Field):
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise _invalid(address, cls.alias, value, "use a dict with `requests` and/or `limits`.")
-        return FrozenDict.deep_freeze(_checked(cls, value, address, values.resources))
+            raise invalid_field(
+                ALIAS, address, cls.alias, value, "use a dict with `requests` and/or `limits`."
+            )
+        return FrozenDict.deep_freeze(checked_value(ALIAS, cls, value, address, values.resources))
 
 
 class K8sEnvField(DictStringToStringField):
@@ -257,8 +242,9 @@ class _NamedItemsField(Field):
     def compute_value(cls, raw_value: Optional[list[dict[str, Any]]], address: Address) -> Any:
         value = super().compute_value(raw_value, address)
         if not isinstance(value, (list, tuple)):
-            raise _invalid(address, cls.alias, value, "use a list of dicts.")
-        checked = _checked(
+            raise invalid_field(ALIAS, address, cls.alias, value, "use a list of dicts.")
+        checked = checked_value(
+            ALIAS,
             cls,
             value,
             address,
@@ -301,7 +287,11 @@ class ServiceAccountField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        return None if value is None else _checked(cls, value, address, values.dns_subdomain)
+        return (
+            None
+            if value is None
+            else checked_value(ALIAS, cls, value, address, values.dns_subdomain)
+        )
 
 
 class PriorityClassField(StringField):
@@ -316,7 +306,11 @@ class PriorityClassField(StringField):
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
-        return None if value is None else _checked(cls, value, address, values.dns_subdomain)
+        return (
+            None
+            if value is None
+            else checked_value(ALIAS, cls, value, address, values.dns_subdomain)
+        )
 
 
 class TemplateField(OptionalSingleSourceField):

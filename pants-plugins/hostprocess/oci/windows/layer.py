@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hostprocess.oci.compression import BlobDigests, BlobSink
-from hostprocess.oci.paths import SEPARATOR, check_paths
 from hostprocess.oci.tar import TarWriter
 from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.paths import SEPARATOR, check_paths
 
 FILES_ROOT = "Files"
 HIVES_ROOT = "Hives"
@@ -69,12 +69,6 @@ def write_layer(
                 _add_directory(tar, name, mtime)
         tar.close()
         return sink.close()
-
-
-def path_components(path: str) -> Components:
-    """Split a layer path, refusing it if it breaks a Windows path rule on its own."""
-    check_paths([path])
-    return tuple(path.split(SEPARATOR))
 
 
 def _index_files(files: Iterable[LayerFile]) -> dict[Components, LayerFile]:

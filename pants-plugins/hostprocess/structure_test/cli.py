@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hostprocess.oci.archive_reader import read_archive
-from hostprocess.oci.structure_test import (
+from hostprocess.structure_test.archive_reader import read_archive
+from hostprocess.structure_test.checks import (
     CST,
     CstCheck,
     Outcome,

@@ -10,9 +10,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hostprocess.oci.commands import CONFIG_FILE, MANIFEST_FILE
-from hostprocess.oci.image import BaseImageError, image_from_manifest, manifest_family
+from hostprocess.oci.image import (
+    BaseImageError,
+    check_windows_platform,
+    image_from_manifest,
+    manifest_family,
+)
 from hostprocess.oci.layout import blob_path
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import RegistryClient
@@ -58,14 +64,15 @@ def pull_base(
 
 
 def _check_platform(reference: Reference, config: dict, architecture: str) -> None:
-    if config.get("os") != "windows":
-        raise BaseImageError(
-            f"{reference} is a {config.get('os')!r} image: a HostProcess image can only be built on a Windows image"
-        )
-    if config.get("architecture") != architecture:
-        raise BaseImageError(
-            f"{reference} is for {config.get('architecture')!r}, but the image is for {architecture!r}"
-        )
+    def explain(key: str, found: Any) -> str:
+        if key == "os":
+            return (
+                f"{reference} is a {found!r} image: a HostProcess image can only be built on a "
+                f"Windows image"
+            )
+        return f"{reference} is for {found!r}, but the image is for {architecture!r}"
+
+    check_windows_platform(config, architecture, explain)
 
 
 def _index_message(reference: Reference, index: bytes) -> str:

@@ -18,9 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
-from hostprocess.oci.archive_reader import ArchivedImage, ImageFile, iter_env, sha256_file
-from hostprocess.oci.entrypoint import MOUNT_POINT, missing_program
 from hostprocess.oci.types import INDEX_MEDIA_TYPES
+from hostprocess.oci.windows.entrypoint import MOUNT_POINT, missing_program
+from hostprocess.oci.windows.paths import windows_path
+from hostprocess.structure_test.archive_reader import (
+    ArchivedImage,
+    ImageFile,
+    iter_env,
+    sha256_file,
+)
 
 CST = "container-structure-test"
 OURS = "hostprocess"
@@ -77,10 +83,6 @@ class Plan:
             c.outcome(bool(r.get("Pass")), r.get("Errors") or ()) for c, r in zip(checks, results)
         )
         return [next(decided) if isinstance(item, CstCheck) else item for item in self.items]
-
-
-def windows_path(relative: str) -> str:
-    return "C:\\" + relative.replace("/", "\\")
 
 
 def relative_path(path: str) -> str:

@@ -26,7 +26,7 @@ HOST_ROOT = "C:\\hpc\\"
 # budget leaves room for that longer root, so a path that fits fits under both.
 FALLBACK_ROOT_LENGTH = len(HOST_ROOT) + 64 + 1
 PATH_BUDGET = MAX_PATH - 1 - FALLBACK_ROOT_LENGTH  # 187 UTF-16 code units
-MAX_LISTED_PROBLEMS = 20
+MAX_LISTED = 20  # problems shown in one message; the rest are counted
 
 # Device names are reserved whatever the extension, and Win32 strips spaces before the dot
 # ("nul .txt" is NUL). Windows 11 no longer reserves some forms with an extension, but nodes
@@ -148,9 +148,7 @@ class WindowsPathErrorGroup(WindowsPathError):
 
     def __str__(self) -> str:
         lines = [f"{len(self._problems)} destination paths break Windows path rules:"]
-        lines += [f"  {problem}" for problem in self._problems[:MAX_LISTED_PROBLEMS]]
-        if len(self._problems) > MAX_LISTED_PROBLEMS:
-            lines.append(f"  ... and {len(self._problems) - MAX_LISTED_PROBLEMS} more")
+        lines += listed([str(problem) for problem in self._problems])
         return "\n".join(lines)
 
 
@@ -374,3 +372,16 @@ def _long_path_detail(length: int) -> str:
         f" {HOST_ROOT}<container id>\\ that makes {full} characters with the terminating NUL,"
         f" over MAX_PATH's {MAX_PATH}; paths up to {PATH_BUDGET} fit"
     )
+
+
+def windows_path(path: str) -> str:
+    """`a/b.txt` -> `C:\\a\\b.txt`: a layer path as the container sees it."""
+    return "C:\\" + path.replace(SEPARATOR, "\\")
+
+
+def listed(lines: Sequence[str]) -> list[str]:
+    """The first `MAX_LISTED` lines, indented, then `... and N more`: a message stays readable."""
+    shown = [f"  {line}" for line in lines[:MAX_LISTED]]
+    if len(lines) > MAX_LISTED:
+        shown.append(f"  ... and {len(lines) - MAX_LISTED} more")
+    return shown

@@ -7,8 +7,8 @@ zero-byte placeholders, which Windows Server 2025 rejects.
 
 from __future__ import annotations
 
-from hostprocess.oci.hive import empty_hive
-from hostprocess.oci.layer import LayerFile
+from hostprocess.oci.windows.hive import empty_hive
+from hostprocess.oci.windows.layer import LayerFile
 
 HIVES = ("DEFAULT", "SAM", "SECURITY", "SOFTWARE", "SYSTEM")
 HIVE_ROOT_KEY = "$$$PROTO.HIV"
