@@ -1,33 +1,38 @@
-"""Tests for the typed tool commands: the argv the rules write is the command the tool reads.
+"""Tests for the typed commands of the helper programs: the argv the rules write is the
+command the program reads.
 
-Every command goes through `to_argv()`, the tool's own parser and `from_args()` and must
+Every command goes through `to_argv()`, its program's own parser and `from_args()` and must
 come back equal, with optional, switched and repeated flags both set and unset.
 """
 from __future__ import annotations
 
 import re
-from typing import List, Set
+from typing import List, Set, Type
 
 import pytest
 
+from hostprocess.commandline import schema
+from hostprocess.dockerfile.commands import PROGRAM as PARSER_PROGRAM
+from hostprocess.dockerfile.commands import FetchCommand, ParseCommand
 from hostprocess.oci.commands import (
-    COMMANDS,
     PANTS_CONCURRENCY,
+    PROGRAM,
     ArchiveCommand,
     BaseLayerCommand,
-    Command,
     DeadlineOptions,
     LayerCommand,
     LayerOptions,
     PullCommand,
     PushCommand,
     WriteIfPushedCommand,
-    parse,
-    parser,
 )
 from hostprocess.oci.types import Compression
+from hostprocess.structure_test.commands import PROGRAM as RUNNER_PROGRAM
+from hostprocess.structure_test.commands import ImageTestCommand
 
-COMMAND_VALUES: List[Command] = [
+PROGRAMS = (PROGRAM, PARSER_PROGRAM, RUNNER_PROGRAM)
+
+COMMAND_VALUES: List[schema.Command] = [
     BaseLayerCommand("cc0-legalcode.txt", LayerOptions(out="out", level=6)),
     BaseLayerCommand(
         "cc0.txt", LayerOptions(out="o", level=0, compression=Compression.NONE, mtime=9, threads=1)
@@ -76,26 +81,37 @@ COMMAND_VALUES: List[Command] = [
         file="deploy/app.yaml",
         dest="/work/dist/deploy/app.yaml",
     ),
+    ParseCommand(dockerfile="examples/hello/Dockerfile"),
+    FetchCommand(url="https://example.com/a b.txt", sha256="ab" * 32, out="fetched"),
+    ImageTestCommand(spec="spec.json", archive="hello.docker.tar", junit="examples.hello.xml"),
 ]
 
 
+def _program(command: Type[schema.Command]) -> schema.Program:
+    """The program that runs `command`."""
+    (program,) = (p for p in PROGRAMS if command in p.commands)
+    return program
+
+
 @pytest.mark.parametrize("command", COMMAND_VALUES, ids=lambda c: " ".join(c.to_argv()))
-def test_argv_round_trip(command: Command) -> None:
-    namespace = parser().parse_args(command.to_argv())
+def test_argv_round_trip(command: schema.Command) -> None:
+    program = _program(type(command))
+    namespace = program.parser().parse_args(command.to_argv())
     assert type(command).from_args(namespace) == command
-    assert parse(command.to_argv()) == command
+    assert program.parse(command.to_argv()) == command
 
 
-def _flags_in_help(name: str, capsys: pytest.CaptureFixture) -> Set[str]:
+def _flags_in_help(command: Type[schema.Command], capsys: pytest.CaptureFixture) -> Set[str]:
     with pytest.raises(SystemExit):
-        parser().parse_args([name, "--help"])
+        _program(command).parser().parse_args([command.name, "--help"])
     return set(re.findall(r"--[a-z][a-z0-9-]*", capsys.readouterr().out)) - {"--help"}
 
 
 def test_every_flag_is_covered(capsys: pytest.CaptureFixture) -> None:
     """The round trips above write every flag each command's help lists."""
-    assert {type(c) for c in COMMAND_VALUES} == set(COMMANDS)
-    for command in COMMANDS:
+    commands = {command for program in PROGRAMS for command in program.commands}
+    assert {type(c) for c in COMMAND_VALUES} == commands
+    for command in commands:
         written = {
             word
             for value in COMMAND_VALUES
@@ -103,7 +119,7 @@ def test_every_flag_is_covered(capsys: pytest.CaptureFixture) -> None:
             for word in value.to_argv()
             if word.startswith("--")
         }
-        assert written == _flags_in_help(command.name, capsys), command.name
+        assert written == _flags_in_help(command, capsys), command.name
 
 
 def test_unset_options_are_not_written() -> None:
@@ -121,10 +137,10 @@ def test_unset_options_are_not_written() -> None:
 
 def test_defaults_match_the_command_line() -> None:
     """Flags left out on the command line mean what the dataclass defaults say."""
-    assert parse(["layer", "--root", "r", "--out", "o", "--level", "1"]) == LayerCommand(
+    assert PROGRAM.parse(["layer", "--root", "r", "--out", "o", "--level", "1"]) == LayerCommand(
         "r", LayerOptions(out="o", level=1, compression=Compression.GZIP, mtime=0, threads=None)
     )
-    assert parse(["archive", "--layout", "l", "--format", "oci-archive", "--out", "x"]) == (
+    assert PROGRAM.parse(["archive", "--layout", "l", "--format", "oci-archive", "--out", "x"]) == (
         ArchiveCommand(layout="l", format="oci-archive", out="x", repo_tag=(), mtime=0)
     )
 
@@ -134,7 +150,7 @@ def test_pants_concurrency_becomes_a_thread_count() -> None:
     command = LayerCommand("root", LayerOptions(out="out", level=1, threads=PANTS_CONCURRENCY))
     argv = [word.replace(PANTS_CONCURRENCY, "3") for word in command.to_argv()]
     assert PANTS_CONCURRENCY in command.to_argv()
-    assert parse(argv) == LayerCommand("root", LayerOptions(out="out", level=1, threads=3))
+    assert PROGRAM.parse(argv) == LayerCommand("root", LayerOptions(out="out", level=1, threads=3))
 
 
 @pytest.mark.parametrize(
@@ -153,7 +169,7 @@ def test_bad_argv_is_a_usage_error(
     argv: List[str], flag: str, capsys: pytest.CaptureFixture
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        parse(argv)
+        PROGRAM.parse(argv)
     assert exit_info.value.code == 2
     assert flag in capsys.readouterr().err
 

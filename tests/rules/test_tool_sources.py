@@ -5,13 +5,14 @@ from pathlib import Path
 
 from pants.engine.fs import FileContent
 
-from hostprocess.util_rules.tool import core_sources
+import hostprocess.oci
+from hostprocess.util_rules.tool import package_sources
 
 CHECKOUT = Path("pants-plugins")  # the plugin's files, from the //:repo dependency
 
 
 def test_core_sources_include_subpackages_in_a_fixed_order() -> None:
-    files = [entry for entry in core_sources() if isinstance(entry, FileContent)]
+    files = [entry for entry in package_sources(hostprocess.oci) if isinstance(entry, FileContent)]
     paths = [file.path for file in files]
     assert paths == sorted(paths) and len(set(paths)) == len(paths)
     in_checkout = sorted(

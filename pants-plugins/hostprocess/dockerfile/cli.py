@@ -1,19 +1,21 @@
-"""Entry point of the sandboxed parser PEX: `parse DOCKERFILE` or `fetch URL SHA256 OUT`."""
+"""Entry point of the sandboxed parser PEX: the commands of `commands.py`."""
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import Sequence
 from urllib.error import URLError
 
+from hostprocess.dockerfile.commands import PROGRAM, FetchCommand, ParseCommand
 from hostprocess.dockerfile.fetch import ChecksumMismatch, fetch
 from hostprocess.dockerfile.parse import ParseError, parse_text
 
 
-def main() -> None:
-    command, *args = sys.argv[1:]
-    if command == "parse":
-        (path,) = args
+def main(argv: Sequence[str] | None = None) -> None:
+    command = PROGRAM.parse(argv)
+    if isinstance(command, ParseCommand):
+        path = command.dockerfile
         with open(path, encoding="utf-8") as f:
             text = f.read()
         try:
@@ -21,15 +23,12 @@ def main() -> None:
         except ParseError as e:
             print(f"{path}: {e}", file=sys.stderr)
             sys.exit(2)
-    elif command == "fetch":
-        url, sha256, out = args
+    elif isinstance(command, FetchCommand):
         try:
-            fetch(url, sha256, out)
+            fetch(command.url, command.sha256, command.out)
         except (ChecksumMismatch, URLError, OSError) as e:
             print(str(e), file=sys.stderr)
             sys.exit(2)
-    else:
-        sys.exit(f"unknown command {command!r}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
 from pants.core.goals.test import TestFieldSet, TestRequest, TestResult, TestSubsystem
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.engine.addresses import Address
@@ -36,11 +35,9 @@ from pants.option.option_types import SkipOption
 from pants.option.subsystem import Subsystem
 from pants.util.logging import LogLevel
 
-import hostprocess.oci
-import hostprocess.structure_test
 from hostprocess.structure_test.checks import CHECKS
+from hostprocess.structure_test.commands import ImageTestCommand
 from hostprocess.subsystem import HostProcessSubsystem
-from hostprocess.subsystems.image_test_runner import ImageTestRunnerSubsystem
 from hostprocess.target_types.image_test import (
     ALIAS,
     EnvExactField,
@@ -63,7 +60,7 @@ from hostprocess.target_types.image_test import (
 from hostprocess.util_rules.archive import ArchiveRequest
 from hostprocess.util_rules.errors import ImageBuildError
 from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet, image_target
-from hostprocess.util_rules.tool import package_sources
+from hostprocess.util_rules.tool import ToolRequest
 
 SPEC = "spec.json"
 INPUTS = "inputs"
@@ -136,19 +133,6 @@ def _list(value: tuple[str, ...] | None) -> list[str] | None:
 class ImageTestRequest(TestRequest):
     tool_subsystem = HostProcessImageTestSubsystem
     field_set_type = ImageTestFieldSet
-
-
-@dataclass(frozen=True)
-class StructureTestRunner:
-    pex: VenvPex
-
-
-@rule(desc="Build the hostprocess image test runner")
-async def build_structure_test_runner(subsystem: ImageTestRunnerSubsystem) -> StructureTestRunner:
-    sources = await Get(
-        Digest, CreateDigest, package_sources(hostprocess.oci, hostprocess.structure_test)
-    )
-    return StructureTestRunner(await Get(VenvPex, PexRequest, subsystem.pex_request(sources)))
 
 
 async def image_field_set(field: ImageField) -> HostProcessImageFieldSet:
@@ -243,7 +227,7 @@ class ImageTestProcessRequest:
 
 @rule(desc="Run a HostProcess image test", level=LogLevel.DEBUG)
 async def run_image_test_process(
-    request: ImageTestProcessRequest, runner: StructureTestRunner, test_subsystem: TestSubsystem
+    request: ImageTestProcessRequest, test_subsystem: TestSubsystem
 ) -> FallibleProcessResult:
     [archive_name] = request.archive.files
     report = junit_report_name(request.address)
@@ -251,12 +235,10 @@ async def run_image_test_process(
     input_digest = await Get(Digest, MergeDigests([request.archive.digest, spec, request.inputs]))
     return await Get(
         FallibleProcessResult,
-        VenvPexProcess(
-            runner.pex,
-            argv=["--spec", SPEC, "--archive", archive_name, "--junit", report],
-            input_digest=input_digest,
-            output_files=(report,),
-            description=f"Run the image tests of {request.address}",
+        ToolRequest(
+            ImageTestCommand(spec=SPEC, archive=archive_name, junit=report),
+            input_digest,
+            f"Run the image tests of {request.address}",
             level=LogLevel.DEBUG,
             # Failures always re-run (as Pants' own test runners do); `--force` re-runs all.
             cache_scope=(
@@ -292,7 +274,6 @@ async def run_image_test(
 def rules() -> tuple[Rule | UnionRule, ...]:
     return (
         *collect_rules(),
-        *ImageTestRunnerSubsystem.rules(),
         *ImageTestRequest.rules(),
         UnionRule(InferDependenciesRequest, InferImageTestDependencies),
     )

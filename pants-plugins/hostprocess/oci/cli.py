@@ -14,18 +14,18 @@ from functools import singledispatch
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+from hostprocess.commandline.schema import Command
 from hostprocess.oci.auth import CredentialsError, find_credentials, helper_env
 from hostprocess.oci.commands import (
     LAYER_JSON,
+    PROGRAM,
     ArchiveCommand,
     BaseLayerCommand,
-    Command,
     LayerCommand,
     LayerOptions,
     PullCommand,
     PushCommand,
     WriteIfPushedCommand,
-    parse,
 )
 from hostprocess.oci.image import Layer
 from hostprocess.oci.layout import (
@@ -232,7 +232,7 @@ def write_if_pushed(command: WriteIfPushedCommand) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command = parse(argv)
+    command = PROGRAM.parse(argv)
     try:
         run(command)
     except (OSError, ValueError, RegistryError, CredentialsError) as e:

@@ -1,9 +1,7 @@
 """The image tool's commands as typed values: the one schema of its command line.
 
-The rules build a command and run its `to_argv()`; the tool parses argv with `parser()` and
-gets the same command back with `from_args()`. Both directions are derived from the
-dataclass fields below (a field `repo_tag` is the flag `--repo-tag`), so the argv Pants
-writes and the flags the tool reads cannot drift apart.
+The rules build a command and run its `to_argv()`; the tool parses argv with `PROGRAM` and
+gets the same command back (`commandline/schema.py` derives both from the fields below).
 
 Paths in a command are as the tool process sees them: relative to its working directory
 (the sandbox root, where the caller's input digest is materialised) unless absolute.
@@ -11,11 +9,10 @@ Paths in a command are as the tool process sees them: relative to its working di
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import MISSING, Field, dataclass, field, fields
-from enum import Enum
-from typing import Any, Callable, ClassVar, Sequence, Type, TypeVar
+from dataclasses import dataclass
+from typing import ClassVar, Type
 
+from hostprocess.commandline import schema
 from hostprocess.oci.registry.deadline import (
     DEFAULT_MIN_THROUGHPUT,
     DEFAULT_REQUEST_SECONDS,
@@ -35,128 +32,12 @@ ARCHIVE_FORMATS = ("oci-archive", "docker-archive")
 # An argv word Pants replaces with the number of cores it grants the process.
 PANTS_CONCURRENCY = "{pants_concurrency}"
 
-_KIND = "kind"  # field metadata: how a field maps to flags (see the helpers below)
 
+class Command(schema.Command):
+    """An image tool command."""
 
-def _value(
-    help: str,
-    *,
-    parse: Callable[[str], Any] = str,
-    choices: Sequence[str] | None = None,
-    default: Any = MISSING,
-) -> Any:
-    """`--flag VALUE`; required unless it has a default."""
-    metadata = {_KIND: "value", "help": help, "parse": parse, "choices": choices}
-    return field(default=default, metadata=metadata)
-
-
-def _switch(help: str) -> Any:
-    """`--flag` when true, absent when false."""
-    return field(default=False, metadata={_KIND: "switch", "help": help})
-
-
-def _repeated(help: str) -> Any:
-    """`--flag VALUE` once per item, in order."""
-    return field(default=(), metadata={_KIND: "repeated", "help": help})
-
-
-def _group(options: type, *, optional: bool = False) -> Any:
-    """A dataclass of options shared by several commands, flattened into theirs; `optional`
-    groups default to the dataclass's own defaults."""
-    metadata = {_KIND: "group", "options": options}
-    if optional:
-        return field(default_factory=options, metadata=metadata)
-    return field(metadata=metadata)
-
-
-def _flag(spec: Field) -> str:
-    return "--" + spec.name.replace("_", "-")
-
-
-def _word(value: Any) -> str:
-    return str(value.value if isinstance(value, Enum) else value)
-
-
-def _argv(options: Any) -> list[str]:
-    argv: list[str] = []
-    for spec in fields(options):
-        value, kind = getattr(options, spec.name), spec.metadata[_KIND]
-        if kind == "group":
-            argv += _argv(value)
-        elif kind == "switch":
-            argv += [_flag(spec)] if value else []
-        elif kind == "repeated":
-            argv += [word for item in value for word in (_flag(spec), _word(item))]
-        elif value is not None:
-            argv += [_flag(spec), _word(value)]
-    return argv
-
-
-def _add_arguments(parser: argparse.ArgumentParser, options: type) -> None:
-    for spec in fields(options):
-        kind, help = spec.metadata[_KIND], spec.metadata.get("help")
-        if kind == "group":
-            _add_arguments(parser, spec.metadata["options"])
-        elif kind == "switch":
-            parser.add_argument(_flag(spec), action="store_true", help=help)
-        elif kind == "repeated":
-            parser.add_argument(_flag(spec), action="append", default=[], help=help)
-        else:
-            choices = spec.metadata["choices"]
-            parser.add_argument(
-                _flag(spec),
-                # With choices, argparse checks the words and `_from_namespace` parses them.
-                type=spec.metadata["parse"] if choices is None else str,
-                choices=choices,
-                required=spec.default is MISSING,
-                help=help,
-            )
-
-
-_Options = TypeVar("_Options")
-
-
-def _from_namespace(options: Type[_Options], namespace: argparse.Namespace) -> _Options:
-    """The dataclass `options` from parsed flags; absent optional flags keep its defaults."""
-    values: dict[str, Any] = {}
-    for spec in fields(options):  # type: ignore[arg-type]
-        kind = spec.metadata[_KIND]
-        if kind == "group":
-            values[spec.name] = _from_namespace(spec.metadata["options"], namespace)
-        elif kind == "repeated":
-            values[spec.name] = tuple(getattr(namespace, spec.name))
-        elif getattr(namespace, spec.name) is not None:
-            value = getattr(namespace, spec.name)
-            choices = spec.metadata.get("choices")
-            values[spec.name] = value if choices is None else spec.metadata["parse"](value)
-    return options(**values)
-
-
-_Command = TypeVar("_Command", bound="Command")
-
-
-class Command:
-    """What every tool command shares: its name on the command line, and the conversions."""
-
-    name: ClassVar[str]
-    help: ClassVar[str]
     # The small files it writes beside `blobs/` in its output directory, if it has one.
     metadata: ClassVar[tuple[str, ...]] = ()
-
-    def to_argv(self) -> tuple[str, ...]:
-        return (self.name, *_argv(self))
-
-    @classmethod
-    def from_args(cls: Type[_Command], namespace: argparse.Namespace) -> _Command:
-        return _from_namespace(cls, namespace)
-
-    def output_files(self) -> tuple[str, ...]:
-        """What a Pants process running this command must capture as files."""
-        return ()
-
-    def output_directories(self) -> tuple[str, ...]:
-        """What a Pants process running this command must capture as directories."""
-        return ()
 
 
 @dataclass(frozen=True)
@@ -167,16 +48,16 @@ class LayerOptions:
     turns into a number before the tool parses it.
     """
 
-    out: str = _value("output directory: blobs/sha256/<hex> and layer.json")
-    level: int = _value("compression level", parse=int)
-    compression: Compression = _value(
+    out: str = schema.value("output directory: blobs/sha256/<hex> and layer.json")
+    level: int = schema.value("compression level", parse=int)
+    compression: Compression = schema.value(
         "blob compression",
         parse=Compression,
         choices=[c.value for c in Compression],
         default=Compression.GZIP,
     )
-    mtime: int = _value("the time stamp of every entry", parse=int, default=0)
-    threads: int | str | None = _value("does not change the output", parse=int, default=None)
+    mtime: int = schema.value("the time stamp of every entry", parse=int, default=0)
+    threads: int | str | None = schema.value("does not change the output", parse=int, default=None)
 
     def output_directories(self) -> tuple[str, ...]:
         return (self.out,)
@@ -188,8 +69,8 @@ class BaseLayerCommand(Command):
     help: ClassVar[str] = "write the built-in base layer"
     metadata: ClassVar[tuple[str, ...]] = (LAYER_JSON,)
 
-    cc0: str = _value("the CC0 1.0 legal code text")
-    layer: LayerOptions = _group(LayerOptions)
+    cc0: str = schema.value("the CC0 1.0 legal code text")
+    layer: LayerOptions = schema.group(LayerOptions)
 
     def output_directories(self) -> tuple[str, ...]:
         return self.layer.output_directories()
@@ -201,8 +82,8 @@ class LayerCommand(Command):
     help: ClassVar[str] = "write a Windows layer from a directory tree"
     metadata: ClassVar[tuple[str, ...]] = (LAYER_JSON,)
 
-    root: str = _value("the tree; paths map to C:\\ (a missing tree is an empty layer)")
-    layer: LayerOptions = _group(LayerOptions)
+    root: str = schema.value("the tree; paths map to C:\\ (a missing tree is an empty layer)")
+    layer: LayerOptions = schema.group(LayerOptions)
 
     def output_directories(self) -> tuple[str, ...]:
         return self.layer.output_directories()
@@ -213,11 +94,11 @@ class ArchiveCommand(Command):
     name: ClassVar[str] = "archive"
     help: ClassVar[str] = "tar an OCI layout"
 
-    layout: str = _value("the OCI layout directory")
-    format: str = _value("the archive format", choices=ARCHIVE_FORMATS)
-    out: str = _value("the archive file")
-    repo_tag: tuple[str, ...] = _repeated("a name:tag for a docker-archive's manifest.json")
-    mtime: int = _value("the time stamp of every entry", parse=int, default=0)
+    layout: str = schema.value("the OCI layout directory")
+    format: str = schema.value("the archive format", choices=ARCHIVE_FORMATS)
+    out: str = schema.value("the archive file")
+    repo_tag: tuple[str, ...] = schema.repeated("a name:tag for a docker-archive's manifest.json")
+    mtime: int = schema.value("the time stamp of every entry", parse=int, default=0)
 
     def output_files(self) -> tuple[str, ...]:
         return (self.out,)
@@ -228,10 +109,10 @@ class DeadlineOptions:
     """How long each request to a registry may take (see `oci/registry/deadline.py`);
     unset values take the defaults there."""
 
-    timeout: float | None = _value(
+    timeout: float | None = schema.value(
         "seconds a request may take, besides streaming a blob", parse=float, default=None
     )
-    min_throughput: int | None = _value(
+    min_throughput: int | None = schema.value(
         "bytes per second a blob must at least stream at", parse=int, default=None
     )
 
@@ -252,12 +133,12 @@ class PullCommand(Command):
     help: ClassVar[str] = "pull a base image pinned by digest"
     metadata: ClassVar[tuple[str, ...]] = (MANIFEST_FILE, CONFIG_FILE)
 
-    reference: str = _value("registry/repository@sha256:...")
-    architecture: str = _value("the architecture the image must be for")
-    out: str = _value("output directory: blobs/sha256/<hex>, manifest.json, config.json")
-    insecure: bool = _switch("allow plain HTTP and unverified TLS")
-    ca_cert: str | None = _value("a PEM bundle to trust besides the system's", default=None)
-    deadlines: DeadlineOptions = _group(DeadlineOptions, optional=True)
+    reference: str = schema.value("registry/repository@sha256:...")
+    architecture: str = schema.value("the architecture the image must be for")
+    out: str = schema.value("output directory: blobs/sha256/<hex>, manifest.json, config.json")
+    insecure: bool = schema.switch("allow plain HTTP and unverified TLS")
+    ca_cert: str | None = schema.value("a PEM bundle to trust besides the system's", default=None)
+    deadlines: DeadlineOptions = schema.group(DeadlineOptions, optional=True)
 
     def output_directories(self) -> tuple[str, ...]:
         return (self.out,)
@@ -272,27 +153,27 @@ class PushCommand(Command):
     name: ClassVar[str] = "push"
     help: ClassVar[str] = "push an OCI layout's image to a registry"
 
-    layout: str = _value("the OCI layout directory")
-    registry: str = _value("host[:port]")
-    repository: str = _value("the repository to push to")
-    tag: tuple[str, ...] = _repeated("a tag to point at the image")
-    insecure: bool = _switch("allow plain HTTP and unverified TLS")
-    ca_cert: str | None = _value("a PEM bundle to trust besides the system's", default=None)
-    username_env: str | None = _value("the variable holding the username", default=None)
-    password_env: str | None = _value("the variable holding the password", default=None)
-    record: str | None = _value("a JSON file of reference -> digest to update", default=None)
-    failure_marker: str | None = _value(
+    layout: str = schema.value("the OCI layout directory")
+    registry: str = schema.value("host[:port]")
+    repository: str = schema.value("the repository to push to")
+    tag: tuple[str, ...] = schema.repeated("a tag to point at the image")
+    insecure: bool = schema.switch("allow plain HTTP and unverified TLS")
+    ca_cert: str | None = schema.value("a PEM bundle to trust besides the system's", default=None)
+    username_env: str | None = schema.value("the variable holding the username", default=None)
+    password_env: str | None = schema.value("the variable holding the password", default=None)
+    record: str | None = schema.value("a JSON file of reference -> digest to update", default=None)
+    failure_marker: str | None = schema.value(
         "a file the first push of an image to the registry writes when the image did not get "
         "there, and removes when it did; a push with --follows then stops at once",
         default=None,
     )
-    follows: bool = _switch(
+    follows: bool = schema.switch(
         "a later tag's step, after the first push of the same image: move the tags only"
     )
-    mount_from: str | None = _value(
+    mount_from: str | None = schema.value(
         "a repository on the registry that may hold the blobs", default=None
     )
-    deadlines: DeadlineOptions = _group(DeadlineOptions, optional=True)
+    deadlines: DeadlineOptions = schema.group(DeadlineOptions, optional=True)
 
 
 @dataclass(frozen=True)
@@ -304,11 +185,11 @@ class WriteIfPushedCommand(Command):
     name: ClassVar[str] = "write-if-pushed"
     help: ClassVar[str] = "copy a file to its destination once a push record shows a reference"
 
-    reference: str = _value("the pinned reference, registry/repository@digest")
-    digest: str = _value("the digest the record must show for the reference")
-    record: str = _value("the JSON file of reference -> digest that push commands update")
-    file: str = _value("the file to copy")
-    dest: str = _value("where to write it, atomically")
+    reference: str = schema.value("the pinned reference, registry/repository@digest")
+    digest: str = schema.value("the digest the record must show for the reference")
+    record: str = schema.value("the JSON file of reference -> digest that push commands update")
+    file: str = schema.value("the file to copy")
+    dest: str = schema.value("where to write it, atomically")
 
 
 COMMANDS: tuple[Type[Command], ...] = (
@@ -321,22 +202,11 @@ COMMANDS: tuple[Type[Command], ...] = (
 )
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="hostprocess-tool",
-        description="The commands Pants runs in its sandbox to write layers and archives, "
-        "pull bases and push images.",
-    )
-    commands = top.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        sub = commands.add_parser(command.name, help=command.help)
-        _add_arguments(sub, command)
-        sub.set_defaults(command_type=command)
-    return top
-
-
-def parse(argv: Sequence[str] | None) -> Command:
-    """The command `argv` names; argparse exits with a usage error for a bad one."""
-    namespace = parser().parse_args(argv)
-    command_type: Type[Command] = namespace.command_type
-    return command_type.from_args(namespace)
+PROGRAM = schema.Program(
+    "hostprocess-tool",
+    (
+        "The commands Pants runs in its sandbox to write layers and archives, "
+        "pull bases and push images."
+    ),
+    COMMANDS,
+)

@@ -7,7 +7,6 @@ own checks, prints the report and writes a JUnit file. Exit code 0 if everything
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from hostprocess.structure_test.checks import (
     plan,
     render,
 )
+from hostprocess.structure_test.commands import PROGRAM, ImageTestCommand
 
 EXTRACTED = re.compile(r"\S*/extracttar\d+")
 
@@ -100,16 +100,14 @@ def run(spec: Mapping[str, Any], archive: Path, workdir: Path, binary: str) -> l
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hostprocess-image-test", description=__doc__)
-    parser.add_argument("--spec", type=Path, required=True)
-    parser.add_argument("--archive", type=Path, required=True)
-    parser.add_argument("--junit", type=Path, required=True)
-    args = parser.parse_args(argv)
-    spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    command = PROGRAM.parse(argv)
+    assert isinstance(command, ImageTestCommand)
+    spec = json.loads(Path(command.spec).read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(dir=".") as workdir:
-        outcomes = run(spec, args.archive, Path(workdir), cst_binary())
-    args.junit.parent.mkdir(parents=True, exist_ok=True)
-    args.junit.write_bytes(junit_xml(spec["target"], outcomes))
+        outcomes = run(spec, Path(command.archive), Path(workdir), cst_binary())
+    junit = Path(command.junit)
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    junit.write_bytes(junit_xml(spec["target"], outcomes))
     sys.stdout.write(render(spec["target"], spec["image"], outcomes))
     return 0 if all(o.passed for o in outcomes) else 1
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pants.backend.python.target_types import EntryPoint
 
+import hostprocess.commandline
+import hostprocess.dockerfile
+from hostprocess.dockerfile.commands import PROGRAM
 from hostprocess.subsystems.python_tool import HostProcessPythonTool
 
 
@@ -23,3 +26,5 @@ class DockerfileParserSubsystem(HostProcessPythonTool):
     default_interpreter_constraints = ["CPython>=3.9,<3.13"]
     default_lockfile_resource = ("hostprocess.subsystems", "dockerfile_parser.lock")
     main = EntryPoint("hostprocess.dockerfile.cli", "main")
+    program = PROGRAM
+    packages = (hostprocess.commandline, hostprocess.dockerfile)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pants.backend.python.target_types import EntryPoint
 
+import hostprocess.commandline
+import hostprocess.oci
+import hostprocess.structure_test
+from hostprocess.structure_test.commands import PROGRAM
 from hostprocess.subsystems.python_tool import HostProcessPythonTool
 
 
@@ -22,3 +26,5 @@ class ImageTestRunnerSubsystem(HostProcessPythonTool):
     default_interpreter_constraints = ["CPython>=3.10,<3.13"]
     default_lockfile_resource = ("hostprocess.subsystems", "image_test_runner.lock")
     main = EntryPoint("hostprocess.structure_test.cli", "main")
+    program = PROGRAM
+    packages = (hostprocess.commandline, hostprocess.oci, hostprocess.structure_test)

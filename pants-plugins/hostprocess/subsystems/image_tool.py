@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pants.backend.python.target_types import EntryPoint
 
+import hostprocess.commandline
+import hostprocess.oci
+from hostprocess.oci.commands import PROGRAM
 from hostprocess.subsystems.python_tool import HostProcessPythonTool
 
 
@@ -21,3 +24,5 @@ class ImageToolSubsystem(HostProcessPythonTool):
     default_interpreter_constraints = ["CPython>=3.9,<3.13"]
     default_lockfile_resource = ("hostprocess.subsystems", "image_tool.lock")
     main = EntryPoint("hostprocess.oci.cli", "main")
+    program = PROGRAM
+    packages = (hostprocess.commandline, hostprocess.oci)

@@ -3,13 +3,14 @@
 Each tool has default requirements and interpreter constraints, and a default lockfile shipped
 inside the plugin as package data (`resource://`), so a repository using the plugin needs no
 resolve of ours; `[<scope>].install_from_resolve` pins a tool to the user's own resolve as for
-any Pants tool. The tool's own code is our package, passed to its PEX as sources.
+any Pants tool. The tool's own code is the packages of ours it names, passed to its PEX as sources.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, Iterable
 
 from pants.backend.python.goals.export import ExportPythonTool, ExportPythonToolSentinel
@@ -29,11 +30,16 @@ from pants.engine.unions import UnionRule
 from pants.util.memo import memoized
 from pants.util.ordered_set import FrozenOrderedSet
 
+from hostprocess.commandline.schema import Program
+
 
 class HostProcessPythonTool(PythonToolRequirementsBase):
     """A helper program the plugin runs in sandboxes: our code, `main`, and its requirements."""
 
     main: ClassVar[EntryPoint]
+    # The program's typed commands, and the packages its PEX ships.
+    program: ClassVar[Program]
+    packages: ClassVar[tuple[ModuleType, ...]]
     register_interpreter_constraints = True
     # Our own lockfile rules (below), so that this repository can regenerate the embedded file.
     lockfile_rules_type = LockfileRules.CUSTOM

@@ -14,18 +14,16 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.engine.addresses import Address
 from pants.engine.fs import (
+    EMPTY_DIGEST,
     CreateDigest,
     Digest,
     DigestEntries,
-    FileContent,
     FileEntry,
     PathGlobs,
     Paths,
@@ -46,36 +44,18 @@ from pants.engine.target import (
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
-import hostprocess.dockerfile
+from hostprocess.dockerfile.commands import FetchCommand, ParseCommand
 from hostprocess.dockerfile.context import named_files, place, relative_to
 from hostprocess.dockerfile.translate import Copy, DockerfileError, Download, Plan, translate
 from hostprocess.oci.windows.paths import listed, windows_path
-from hostprocess.subsystems.dockerfile_parser import DockerfileParserSubsystem
 from hostprocess.target_types.image import ArchitectureField, BuildArgsField, DockerfileField
 from hostprocess.util_rules.errors import ImageBuildError
 from hostprocess.util_rules.inputs import InvalidImagePathError, LayerInputs, check_destinations
+from hostprocess.util_rules.tool import ToolRequest
 
 logger = logging.getLogger(__name__)
 
 FETCHED = "fetched"
-PARSER_MODULES = ("__init__.py", "cli.py", "directives.py", "fetch.py", "parse.py")
-
-
-@dataclass(frozen=True)
-class DockerfileParser:
-    pex: VenvPex
-
-
-@rule(desc="Build the Dockerfile parser")
-async def build_dockerfile_parser(subsystem: DockerfileParserSubsystem) -> DockerfileParser:
-    package = Path(hostprocess.dockerfile.__file__).parent
-    files = [FileContent("hostprocess/__init__.py", b"")]
-    files += [
-        FileContent(f"hostprocess/dockerfile/{name}", (package / name).read_bytes())
-        for name in PARSER_MODULES
-    ]
-    sources = await Get(Digest, CreateDigest(files))
-    return DockerfileParser(await Get(VenvPex, PexRequest, subsystem.pex_request(sources)))
 
 
 @dataclass(frozen=True)
@@ -101,16 +81,13 @@ class ParseDockerfileRequest:
 
 
 @rule(desc="Parse a Dockerfile")
-async def parse_dockerfile(
-    request: ParseDockerfileRequest, parser: DockerfileParser
-) -> ParsedDockerfile:
+async def parse_dockerfile(request: ParseDockerfileRequest) -> ParsedDockerfile:
     result = await Get(
         FallibleProcessResult,
-        VenvPexProcess(
-            parser.pex,
-            argv=("parse", request.path),
-            input_digest=request.digest,
-            description=f"Parsing {request.path}",
+        ToolRequest(
+            ParseCommand(request.path),
+            request.digest,
+            f"Parsing {request.path}",
             level=LogLevel.DEBUG,
         ),
     )
@@ -262,17 +239,15 @@ class FetchRequest:
 
 
 @rule(desc="Fetch an ADD URL")
-async def fetch_url(request: FetchRequest, parser: DockerfileParser) -> FileEntry:
+async def fetch_url(request: FetchRequest) -> FileEntry:
     """The pinned content of `ADD --checksum=sha256:... <url>`, cached by Pants."""
     step = request.download
     result = await Get(
         FallibleProcessResult,
-        VenvPexProcess(
-            parser.pex,
-            argv=("fetch", step.url, step.sha256, FETCHED),
-            output_files=(FETCHED,),
-            description=f"Fetching {step.url} for {request.address}",
-            level=LogLevel.INFO,
+        ToolRequest(
+            FetchCommand(step.url, step.sha256, FETCHED),
+            EMPTY_DIGEST,
+            f"Fetching {step.url} for {request.address}",
         ),
     )
     if result.exit_code != 0:
@@ -362,6 +337,5 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
 def rules() -> Iterable[Rule | UnionRule]:
     return (
         *collect_rules(),
-        *DockerfileParserSubsystem.rules(),
         UnionRule(InferDependenciesRequest, InferDockerfileDependencies),
     )

@@ -1,10 +1,11 @@
-"""The image tool: our own core package, run as a PEX inside Pants' sandboxes.
+"""The plugin's helper programs (image tool, Dockerfile parser, image test runner), run as
+PEXes inside Pants' sandboxes.
 
-Its sources are read from the installed plugin and its third-party requirements come from
-`[hostprocess-image-tool]` (the lockfile inside the plugin by default), so the tool (and
-therefore every layer's bytes) is pinned by content and shared through Pants' caches.
-`ToolRequest` runs any of its commands (`oci/commands.py`), the one place a tool process is
-made.
+A program's sources are its packages, read from the installed plugin; its third-party
+requirements come from its subsystem (the lockfile inside the plugin by default), so each
+program (and therefore every layer's bytes) is pinned by content and shared through Pants'
+caches. `ToolRequest` runs any typed command of any of them, the one place a helper process
+is made: the command's type selects the program.
 """
 
 from __future__ import annotations
@@ -28,28 +29,38 @@ from pants.engine.fs import (
     PathGlobs,
     RemovePrefix,
 )
-from pants.engine.process import InteractiveProcess, Process, ProcessResult
+from pants.engine.process import InteractiveProcess, Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, MultiGet, Rule, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 
-import hostprocess.oci
-from hostprocess.oci.commands import Command
+from hostprocess.commandline.schema import Command
+from hostprocess.oci.commands import Command as ImageToolCommand
 from hostprocess.registries import RegistryOptions
+from hostprocess.subsystems.dockerfile_parser import DockerfileParserSubsystem
+from hostprocess.subsystems.image_test_runner import ImageTestRunnerSubsystem
 from hostprocess.subsystems.image_tool import ImageToolSubsystem
+from hostprocess.subsystems.python_tool import HostProcessPythonTool
 
 
 @dataclass(frozen=True)
-class ImageTool:
+class ToolPex:
     pex: VenvPex
 
 
 @dataclass(frozen=True)
+class ToolPexRequest:
+    """The program whose commands are `command_type`s."""
+
+    command_type: type[Command]
+
+
+@dataclass(frozen=True)
 class ToolRequest:
-    """One image tool command to run, as the docker backend's `DockerBinary` builds its
+    """One helper program command to run, as the docker backend's `DockerBinary` builds its
     processes: `Get(ProcessResult, ToolRequest, ...)` runs it sandboxed and cached,
-    `Get(ToolOutput, ToolRequest, ...)` also reads what it wrote, and
+    `Get(ToolOutput, ToolRequest, ...)` also reads what an image tool command wrote, and
     `interactive_tool_process` makes the uncached process that publish runs."""
 
     command: Command
@@ -57,6 +68,8 @@ class ToolRequest:
     description: str
     extra_env: FrozenDict[str, str] = FrozenDict()
     concurrency_available: int = 0
+    level: LogLevel = LogLevel.INFO
+    cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
 
 
 @dataclass(frozen=True)
@@ -65,9 +78,10 @@ class ToolOutput:
     blobs: Digest  # blobs/sha256/<hex>, ready to merge into an OCI layout
 
 
-@rule(desc="Prepare an image tool process", level=LogLevel.DEBUG)
-async def tool_process(request: ToolRequest, tool: ImageTool) -> Process:
+@rule(desc="Prepare a helper program process", level=LogLevel.DEBUG)
+async def tool_process(request: ToolRequest) -> Process:
     command = request.command
+    tool = await Get(ToolPex, ToolPexRequest(type(command)))
     return await Get(
         Process,
         VenvPexProcess(
@@ -78,8 +92,9 @@ async def tool_process(request: ToolRequest, tool: ImageTool) -> Process:
             output_directories=command.output_directories(),
             extra_env=request.extra_env,
             description=request.description,
-            level=LogLevel.INFO,
+            level=request.level,
             concurrency_available=request.concurrency_available,
+            cache_scope=request.cache_scope,
         ),
     )
 
@@ -87,14 +102,16 @@ async def tool_process(request: ToolRequest, tool: ImageTool) -> Process:
 @rule(desc="Run an image tool command and read its output", level=LogLevel.DEBUG)
 async def read_tool_output(request: ToolRequest) -> ToolOutput:
     """Only the metadata is read into memory; blobs stay digests in Pants' store."""
+    command = request.command
+    assert isinstance(command, ImageToolCommand), command
     result = await Get(ProcessResult, ToolRequest, request)
-    (out,) = request.command.output_directories()
+    (out,) = command.output_directories()
     small, blobs = await MultiGet(
         Get(
             Digest,
             DigestSubset(
                 result.output_digest,
-                PathGlobs([f"{out}/{name}" for name in request.command.metadata]),
+                PathGlobs([f"{out}/{name}" for name in command.metadata]),
             ),
         ),
         Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{out}/blobs/**"]))),
@@ -129,11 +146,6 @@ async def ca_cert_digest(registry: RegistryOptions) -> Digest:
     )
 
 
-def core_sources() -> CreateDigest:
-    """The image tool's sources: every module of the core package and its subpackages."""
-    return package_sources(hostprocess.oci)
-
-
 def package_sources(*packages: ModuleType) -> CreateDigest:
     """Every module of `packages` and their subpackages, at their import paths, in a fixed
     order: a helper program ships only the packages it runs."""
@@ -146,11 +158,25 @@ def package_sources(*packages: ModuleType) -> CreateDigest:
     return CreateDigest(files)
 
 
-@rule(desc="Build the hostprocess image tool")
-async def build_image_tool(subsystem: ImageToolSubsystem) -> ImageTool:
-    sources = await Get(Digest, CreateDigest, core_sources())
-    return ImageTool(await Get(VenvPex, PexRequest, subsystem.pex_request(sources)))
+@rule(desc="Build a hostprocess helper program")
+async def build_tool(
+    request: ToolPexRequest,
+    image_tool: ImageToolSubsystem,
+    parser: DockerfileParserSubsystem,
+    runner: ImageTestRunnerSubsystem,
+) -> ToolPex:
+    """The PEX of the program `request.command_type` belongs to, shipping its packages."""
+    subsystems: tuple[HostProcessPythonTool, ...] = (image_tool, parser, runner)
+    (subsystem,) = (s for s in subsystems if request.command_type in s.program.commands)
+    sources = await Get(Digest, CreateDigest, package_sources(*subsystem.packages))
+    return ToolPex(await Get(VenvPex, PexRequest, subsystem.pex_request(sources)))
 
 
 def rules() -> Iterable[Rule | UnionRule]:
-    return (*collect_rules(), *ImageToolSubsystem.rules(), *pex.rules())
+    return (
+        *collect_rules(),
+        *ImageToolSubsystem.rules(),
+        *DockerfileParserSubsystem.rules(),
+        *ImageTestRunnerSubsystem.rules(),
+        *pex.rules(),
+    )
