@@ -596,6 +596,12 @@ def build_layout(
     return BuiltImage(directory, image, tuple(tags), tuple(layer.size for layer in [base, *apps]))
 
 
+def layered_image(directory: Path, cc0_path: Path, layers: int) -> BuiltImage:
+    """The base layer and `layers` app layers of distinct random content: `layers` + 2 blobs."""
+    app_layers = [[LayerFile(f"app{i}/data.bin", os.urandom(64 * 1024))] for i in range(layers)]
+    return build_layout(directory, cc0_path.read_bytes(), *app_layers)
+
+
 # --- fixtures ---------------------------------------------------------------------------------
 
 

@@ -31,7 +31,7 @@ from hostprocess.oci.windows.layer import LayerFile
 
 # Registered before its import, so that the helpers' own asserts explain their failures.
 pytest.register_assert_rewrite("oci.registry_servers")
-from oci.registry_servers import (  # noqa: E402
+from oci.registry_servers import (  # noqa: E402; noqa: E402,
     BASIC_PASSWORD,
     BASIC_USER,
     CORRUPT,
@@ -48,6 +48,7 @@ from oci.registry_servers import (  # noqa: E402
     TokenServer,
     assert_served,
     build_layout,
+    layered_image,
     max_in_flight,
     random_faults,
     skopeo_inspect,
@@ -379,12 +380,6 @@ def test_corrupted_download_is_rejected(
 # --- concurrent uploads ------------------------------------------------------------------
 
 
-def _layered_image(directory: Path, cc0_path: Path, layers: int) -> BuiltImage:
-    """The base layer and `layers` app layers of distinct random content: `layers` + 2 blobs."""
-    app_layers = [[LayerFile(f"app{i}/data.bin", os.urandom(64 * 1024))] for i in range(layers)]
-    return build_layout(directory, cc0_path.read_bytes(), *app_layers)
-
-
 def _blob_requests(proxy: FaultProxy) -> list[Recorded]:
     return [r for r in proxy.records if "/blobs/" in r.path]
 
@@ -414,7 +409,7 @@ def test_blob_uploads_overlap_up_to_the_bound_and_precede_the_manifest(
     repository: str,
     workers: int,
 ) -> None:
-    built = _layered_image(tmp_path / "layout", cc0_path, layers=6)
+    built = layered_image(tmp_path / "layout", cc0_path, layers=6)
     proxy.latency = 0.2  # every request takes a while, so uploads that can overlap do
     inside, most_inside = 0, 0
 
@@ -438,7 +433,7 @@ def test_blob_uploads_overlap_up_to_the_bound_and_precede_the_manifest(
 def test_concurrent_push_matches_a_sequential_one(
     anonymous_registry: RegistryServer, tmp_path: Path, cc0_path: Path, repository: str
 ) -> None:
-    built = _layered_image(tmp_path / "layout", cc0_path, layers=4)
+    built = layered_image(tmp_path / "layout", cc0_path, layers=4)
     outcomes = {}
     for workers in (1, 4):
         target = f"{repository}/workers-{workers}"
@@ -469,7 +464,7 @@ def test_a_blob_failing_past_its_retries_stops_the_others_and_pushes_no_manifest
     cc0_path: Path,
     repository: str,
 ) -> None:
-    built = _layered_image(tmp_path / "layout", cc0_path, layers=6)
+    built = layered_image(tmp_path / "layout", cc0_path, layers=6)
     failing = built.image.layers[1].digest
     proxy.latency = 0.2
     proxy.policy = lambda method, path: "500" if path.endswith(f"/blobs/{failing}") else FORWARD
@@ -499,7 +494,7 @@ def test_the_first_permanent_failure_is_raised_and_stops_a_retrying_sibling(
     cc0_path: Path,
     repository: str,
 ) -> None:
-    built = _layered_image(tmp_path / "layout", cc0_path, layers=2)
+    built = layered_image(tmp_path / "layout", cc0_path, layers=2)
     retrying, failing = built.image.layers[1].digest, built.image.layers[2].digest
 
     def policy(method: str, path: str) -> str:
@@ -529,7 +524,7 @@ def test_a_blob_that_does_not_match_its_digest_leaves_no_manifest(
     cc0_path: Path,
     repository: str,
 ) -> None:
-    built = _layered_image(tmp_path / "layout", cc0_path, layers=3)
+    built = layered_image(tmp_path / "layout", cc0_path, layers=3)
     corrupt = built.image.layers[2].digest
     path = built.layout / blob_path(corrupt)
     data = bytearray(path.read_bytes())
@@ -553,7 +548,7 @@ def test_concurrent_push_survives_random_faults(
     cc0_path: Path,
     repository: str,
 ) -> None:
-    built = _layered_image(tmp_path / "layout", cc0_path, layers=5)
+    built = layered_image(tmp_path / "layout", cc0_path, layers=5)
     proxy.policy = random_faults(seed=20240602, rate=0.3)
     result = RegistryClient(proxy.host, retry=FAST_RETRY).push(built.layout, repository, built.tags)
     assert result.references[f"{proxy.host}/{repository}:v1"] == built.image.digest

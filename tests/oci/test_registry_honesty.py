@@ -8,11 +8,10 @@ is not a registry fails at once. Each test here could fail if one of those stopp
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -20,10 +19,9 @@ from hostprocess.oci.cli import main
 from hostprocess.oci.commands import PushCommand
 from hostprocess.oci.registry import RegistryClient, RegistryError, Retry, TagsNotMoved
 from hostprocess.oci.types import sha256_digest
-from hostprocess.oci.windows.layer import LayerFile
 
 pytest.register_assert_rewrite("oci.registry_servers")
-from oci.registry_servers import (  # noqa: E402
+from oci.registry_servers import (  # noqa: E402; noqa: E402,
     CORRUPT,
     FORWARD,
     BuiltImage,
@@ -33,7 +31,7 @@ from oci.registry_servers import (  # noqa: E402
     Rewrite,
     RewritingProxy,
     assert_served,
-    build_layout,
+    layered_image,
     max_in_flight,
     replaced_reply,
     skopeo_inspect,
@@ -138,8 +136,7 @@ def test_four_blobs_upload_at_once_by_default(
     cc0_path: Path,
     repository: str,
 ) -> None:
-    app_layers = [[LayerFile(f"app{i}/data.bin", os.urandom(64 * 1024))] for i in range(6)]
-    built = build_layout(tmp_path / "layout", cc0_path.read_bytes(), *app_layers)
+    built = layered_image(tmp_path / "layout", cc0_path, 6)
     proxy.latency = 0.2  # every request takes a while, so uploads that can overlap do
     result = RegistryClient(proxy.host).push(built.layout, repository, built.tags)
     assert result.blobs_uploaded == len(built.image.layers) + 1 == 8
@@ -294,6 +291,24 @@ def test_a_failed_tag_leaves_the_earlier_tags_moved_exactly_as_reported(
     assert not [r for r in proxy.records if r.path.endswith("/manifests/c")], "c was tried"
 
 
+def _push_argv(
+    small_image: BuiltImage, host: str, repository: str, tags: tuple[str, ...], **options: Any
+) -> list[str]:
+    """The image tool's argv for pushing `small_image`, as `goals/publish.py` writes it."""
+    command = PushCommand(
+        layout=str(small_image.layout), registry=host, repository=repository, tag=tags, **options
+    )
+    return list(command.to_argv())
+
+
+def _tag_step(
+    small_image: BuiltImage, host: str, repository: str, tag: str, marker: Path, follows: bool
+) -> list[str]:
+    """One publish step: the push of one tag."""
+    options = {"failure_marker": str(marker), "follows": follows}
+    return _push_argv(small_image, host, repository, (tag,), **options)
+
+
 def test_the_cli_records_and_prints_exactly_the_references_that_moved(
     anonymous_registry: RegistryServer,
     proxy: FaultProxy,
@@ -308,14 +323,8 @@ def test_the_cli_records_and_prints_exactly_the_references_that_moved(
     earlier = {f"{at}:b": sha256_digest(b"an earlier image"), "elsewhere/app:v1": digest}
     record.write_text(json.dumps(earlier))
     proxy.policy = fail_tag("b", repository)
-    command = PushCommand(
-        layout=str(small_image.layout),
-        registry=proxy.host,
-        repository=repository,
-        tag=("a", "b"),
-        record=str(record),
-    )
-    assert main(list(command.to_argv())) == 1
+    argv = _push_argv(small_image, proxy.host, repository, ("a", "b"), record=str(record))
+    assert main(argv) == 1
     out, err = capsys.readouterr()
     assert f"{at}@{digest} -> {digest}\n{at}:a -> {digest}\n{at}:b not moved\n" in out
     assert f"hostprocess-tool: error: tag b of {repository} at {proxy.host} was not moved" in err
@@ -339,14 +348,8 @@ def test_the_cli_says_no_tag_moved_when_the_manifest_fails(
 ) -> None:
     proxy.policy = lambda method, path: "400" if manifest_put(method, path) else FORWARD
     record = tmp_path / "hello.publish.json"
-    command = PushCommand(
-        layout=str(small_image.layout),
-        registry=proxy.host,
-        repository=repository,
-        tag=("a", "b"),
-        record=str(record),
-    )
-    assert main(list(command.to_argv())) == 1
+    argv = _push_argv(small_image, proxy.host, repository, ("a", "b"), record=str(record))
+    assert main(argv) == 1
     out, err = capsys.readouterr()
     assert f"{proxy.host}/{repository}:a not moved\n{proxy.host}/{repository}:b not moved\n" in out
     assert " -> " not in out
@@ -359,21 +362,6 @@ def test_the_cli_says_no_tag_moved_when_the_manifest_fails(
 
 NOT_FOUND = (404, [("Content-Type", "text/plain")], b"404 page not found\n")
 HTML = (200, [("Content-Type", "text/html; charset=utf-8")], b"<html>Welcome to nginx!</html>")
-
-
-def _tag_step(
-    small_image: BuiltImage, host: str, repository: str, tag: str, marker: Path, follows: bool
-) -> list[str]:
-    """The argv of one publish step: the push of one tag, as `goals/publish.py` writes it."""
-    command = PushCommand(
-        layout=str(small_image.layout),
-        registry=host,
-        repository=repository,
-        tag=(tag,),
-        failure_marker=str(marker),
-        follows=follows,
-    )
-    return list(command.to_argv())
 
 
 def test_a_later_tag_step_stops_at_once_when_the_image_did_not_get_there(

@@ -280,9 +280,8 @@ class VolumeMountsField(_NamedItemsField):
     )
 
 
-class ServiceAccountField(StringField):
-    alias = "service_account"
-    help = "The pods' `serviceAccountName`. Unset: the namespace's default service account."
+class _ObjectNameField(StringField):
+    """The name of another Kubernetes object: an RFC 1123 subdomain, when set."""
 
     @classmethod
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
@@ -294,7 +293,12 @@ class ServiceAccountField(StringField):
         )
 
 
-class PriorityClassField(StringField):
+class ServiceAccountField(_ObjectNameField):
+    alias = "service_account"
+    help = "The pods' `serviceAccountName`. Unset: the namespace's default service account."
+
+
+class PriorityClassField(_ObjectNameField):
     alias = "priority_class"
     help = help_text(
         """
@@ -302,15 +306,6 @@ class PriorityClassField(StringField):
         cannot work without.
         """
     )
-
-    @classmethod
-    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
-        value = super().compute_value(raw_value, address)
-        return (
-            None
-            if value is None
-            else checked_value(ALIAS, cls, value, address, values.dns_subdomain)
-        )
 
 
 class TemplateField(OptionalSingleSourceField):
