@@ -26,7 +26,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from hostprocess.goals.tailor import PutativeHostProcessTargetsRequest
 from hostprocess.target_types.image import HostProcessImageDependenciesField, HostProcessImageTarget
 from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet
-from rules.rule_runners import tool_rule_runner
+from rules.rule_runners import tool_rule_runner, wrapped_error
 
 BASE = "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image"
 
@@ -132,6 +132,9 @@ CMD -Verbose
 
 
 def write_agent(rule_runner: RuleRunner, **fields: str) -> Address:
+    # Its WORKDIR is an absolute C:\ path, which containerd 1.7 resolves on the host: built
+    # anyway here, as a team would while moving it (see test_a_dockerfiles_workdir_is_checked).
+    fields = {"skip_checks": '["working-dir"]', **fields}
     extra = "".join(f"    {key}={value},\n" for key, value in fields.items())
     rule_runner.write_files(
         {
@@ -194,6 +197,22 @@ def test_layers_destinations_config_and_build_args(rule_runner: RuleRunner) -> N
         "config/dev.yaml",
         "scripts/start.ps1",
     }
+
+
+def test_a_dockerfiles_workdir_is_checked(rule_runner: RuleRunner) -> None:
+    address = write_agent(rule_runner, skip_checks="[]")
+    with pytest.raises(ExecutionError) as exc:
+        build(rule_runner, address)
+    message = str(wrapped_error(exc.value))
+    assert message.startswith(
+        "The `hostprocess_image` target agent:agent would not run on a Windows node:\n"
+        "  [working-dir] `WorkingDir` is `C:\\hpc\\agent`: since containerd 1.7"
+    )
+    assert "use `%CONTAINER_SANDBOX_MOUNT_POINT%\\hpc\\agent`" in message
+    assert "set by the Dockerfile's WORKDIR" in message
+    assert "add 'working-dir' to the target's `skip_checks`" in message
+    # The script is found beside the working directory, as containerd 1.6 would find it.
+    assert "entrypoint-script" not in message
 
 
 def test_one_layer_for_all_copies_gives_the_same_files(rule_runner: RuleRunner) -> None:

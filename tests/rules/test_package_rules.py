@@ -158,24 +158,70 @@ def test_relocated_files_and_gzip_level() -> None:
     }
 
 
-def test_missing_entrypoint_program_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
-    rule_runner = make_rule_runner()
+def write_app(rule_runner: RuleRunner, fields: str) -> Address:
     rule_runner.write_files(
         {
             "apps/BUILD": dedent(
-                """
-                files(name="bin", sources=["bin/*"])
-                hostprocess_image(name="app", dependencies=[":bin"], entrypoint=["agent.exe", "--run"])
+                f"""
+                files(name="bin", sources=["bin/*", "*.ps1"])
+                hostprocess_image(name="app", dependencies=[":bin"], {fields})
                 """
             ),
             "apps/bin/agent.exe": "MZ",
+            "apps/start.ps1": "Start-Agent",
         }
     )
+    return Address("apps", target_name="app")
+
+
+def test_a_missing_entrypoint_program_fails_the_build() -> None:
+    rule_runner = make_rule_runner()
+    error = package_error(rule_runner, write_app(rule_runner, 'entrypoint=["agent.exe", "--run"]'))
+    assert isinstance(error, ImageBuildError)
+    message = str(error)
+    assert message.startswith(
+        "The `hostprocess_image` target apps:app would not run on a Windows node:\n"
+        "  [entrypoint-program] The command line `agent.exe --run` starts `agent.exe`"
+    )
+    assert "C:\\bin\\agent.exe" in message  # what the image does hold
+    assert "set by the `entrypoint`, `cmd` or `dependencies` field" in message
+
+
+def test_the_seed_pattern_with_a_script_the_image_lacks_fails_the_build() -> None:
+    rule_runner = make_rule_runner()
+    address = write_app(rule_runner, 'entrypoint=["powershell.exe", "./other.ps1"]')
+    message = str(package_error(rule_runner, address))
+    assert (
+        "  [entrypoint-script] The command line `powershell.exe ./other.ps1` has PowerShell run "
+        "`./other.ps1`, but the image holds no C:\\other.ps1"
+    ) in message
+    assert "nearest files the image holds: C:\\start.ps1" in message
+    assert "add 'entrypoint-script' to the target's `skip_checks`" in message
+
+
+def test_skip_checks_builds_anyway_and_warnings_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rule_runner = make_rule_runner()
+    fields = (
+        'entrypoint=["powershell.exe", "./other.ps1"], skip_checks=["entrypoint-script"], '
+        'env={"AGENT_HOME": "C:\\\\bin"}'
+    )
     with caplog.at_level(logging.WARNING):
-        package(rule_runner, Address("apps", target_name="app"))
+        package(rule_runner, write_app(rule_runner, fields))
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "apps:app" in warning and "`entrypoint`" in warning and "'agent.exe'" in warning
-    assert "C:\\bin\\agent.exe" in warning  # what the image does hold
+    assert warning.startswith(
+        "The `hostprocess_image` target apps:app may not run as expected on a Windows node:\n"
+        "  [env-paths] `Env` sets AGENT_HOME=C:\\bin"
+    )
+    assert "write it as %CONTAINER_SANDBOX_MOUNT_POINT%\\bin" in warning
+
+
+def test_an_unknown_check_name_is_refused() -> None:
+    rule_runner = make_rule_runner()
+    with pytest.raises(ExecutionError) as exc:
+        package(rule_runner, write_app(rule_runner, 'skip_checks=["entrypoint-scripts"]'))
+    assert "skip_checks" in str(exc.value) and "entrypoint-script" in str(exc.value)
 
 
 def package_error(rule_runner: RuleRunner, address: Address) -> Exception:

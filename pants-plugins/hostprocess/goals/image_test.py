@@ -35,7 +35,7 @@ from pants.option.option_types import SkipOption
 from pants.option.subsystem import Subsystem
 from pants.util.logging import LogLevel
 
-from hostprocess.structure_test.checks import CHECKS
+from hostprocess.compat.catalog import CHECK_NAMES
 from hostprocess.structure_test.commands import ImageTestCommand
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types.image_test import (
@@ -54,8 +54,8 @@ from hostprocess.target_types.image_test import (
     ImageField,
     ImageTestDependenciesField,
     LayerCountField,
-    SkipChecksField,
     StructureTestConfigsField,
+    TestSkipChecksField,
 )
 from hostprocess.util_rules.archive import ArchiveRequest
 from hostprocess.util_rules.errors import ImageBuildError
@@ -91,7 +91,7 @@ class ImageTestFieldSet(TestFieldSet):
     architecture: ExpectedArchitectureField
     os: ExpectedOsField
     layer_count: LayerCountField
-    skip_checks: SkipChecksField
+    skip_checks: TestSkipChecksField
     config: StructureTestConfigsField
 
     def spec(self, image: Address, config_paths: tuple[str, ...]) -> dict[str, Any]:
@@ -121,7 +121,7 @@ class ImageTestFieldSet(TestFieldSet):
             "architecture": self.architecture.value,
             "os": self.os.value,
             "layer_count": self.layer_count.value,
-            "checks": [check for check in CHECKS if check not in skipped],
+            "checks": [check for check in CHECK_NAMES if check not in skipped],
             "configs": [f"{INPUTS}/{path}" for path in config_paths],
         }
 

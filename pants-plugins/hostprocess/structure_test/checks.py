@@ -16,10 +16,11 @@ import difflib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from hostprocess.oci.types import INDEX_MEDIA_TYPES
-from hostprocess.oci.windows.entrypoint import MOUNT_POINT, missing_program
+from hostprocess.compat.catalog import CHECKS
+from hostprocess.compat.image_files import ImageFiles
+from hostprocess.compat.suite import ImageFacts, run_checks
 from hostprocess.oci.windows.paths import windows_path
 from hostprocess.structure_test.archive_reader import (
     ArchivedImage,
@@ -31,9 +32,6 @@ from hostprocess.structure_test.archive_reader import (
 CST = "container-structure-test"
 OURS = "hostprocess"
 CST_SCHEMA = "2.0.0"
-# HostProcess checks, on unless a test lists them in `skip_checks`.
-CHECKS = ("entrypoint-program", "path-keeps-system32", "no-os-version", "single-manifest")
-SYSTEM32 = ("c:\\windows\\system32", "%systemroot%\\system32", "%windir%\\system32")
 MAX_NEAREST = 8
 
 
@@ -286,98 +284,37 @@ def plan_metadata(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> 
         )
 
 
-def _check_entrypoint_program(image: ArchivedImage) -> Outcome:
-    entrypoint = (image.config.get("config") or {}).get("Entrypoint") or []
+def _facts(image: ArchivedImage) -> ImageFacts:
     files = [f.path for f in image.files.values() if not f.is_dir]
-    program = missing_program(entrypoint, files)
-    return _own(
-        "the entrypoint's program is in the image or a Windows system program",
-        program is None,
-        "a program the image holds (looked up with PATHEXT) or a system program such as powershell.exe",
-        f"{program!r}, which is neither" if program else _show(entrypoint),
-        (
-            (
-                f"nearest existing paths: {', '.join(nearest_paths(image, _image_relative(program)))}",
+    directories = [f.path for f in image.files.values() if f.is_dir]
+    return ImageFacts(
+        image.config,
+        ImageFiles.of(files, directories),
+        image.index,
+        image.manifest,
+        tuple(tuple(entry.name for entry in layer.entries) for layer in image.layers),
+    )
+
+
+def compat_outcomes(image: ArchivedImage, names: Sequence[str]) -> list[Outcome]:
+    """One outcome per compatibility check: what must hold, and every finding against it."""
+    results = run_checks(_facts(image), names)
+    outcomes = []
+    for name in names:
+        check, found = CHECKS[name], results.get(name, [])
+        notes = tuple(note for f in found for note in f.notes)
+        if found:
+            notes += (f"on a node: {check.prevents} (reported at {check.source})",)
+        outcomes.append(
+            _own(
+                f"{name}: {check.summary}",
+                not found,
+                check.summary,
+                " ".join(f.message for f in found) or "as expected",
+                notes,
             )
-            if program
-            else ()
-        ),
-    )
-
-
-def _image_relative(program: str) -> str:
-    """An entrypoint program as a path relative to the image root (the mount point)."""
-    path = program.replace("\\", "/")
-    if path.lower().startswith(MOUNT_POINT):
-        path = path[len(MOUNT_POINT) :]
-    return "/".join(part for part in path.split("/") if part not in ("", "."))
-
-
-def _check_path(image: ArchivedImage) -> Outcome:
-    found = _env(image).get("path")
-    name = "PATH keeps C:\\Windows\\system32"
-    if found is None:
-        return _own(
-            name,
-            True,
-            "C:\\Windows\\system32 among PATH's entries",
-            "PATH is not set (the node's applies)",
         )
-    entries = [e.strip().rstrip("\\").lower() for e in found[1].split(";")]
-    return _own(
-        name,
-        any(e in SYSTEM32 for e in entries),
-        "C:\\Windows\\system32 among PATH's entries",
-        f"PATH={found[1]}",
-    )
-
-
-def _check_os_version(image: ArchivedImage) -> Outcome:
-    present = {k: image.config[k] for k in ("os.version", "os.features") if k in image.config}
-    return _own(
-        "the config has no os.version or os.features",
-        not present,
-        "neither field (containerd would then match the node's Windows build)",
-        ", ".join(f"{k}={v!r}" for k, v in present.items()) or "neither",
-    )
-
-
-def _check_single_manifest(image: ArchivedImage) -> Outcome:
-    problems = []
-    entries = image.index.get("manifests") or []
-    digests = {e.get("digest") for e in entries}
-    if image.index and len(digests) != 1:
-        problems.append(f"the index lists {len(digests)} manifests")
-    problems += [
-        f"the index entry {e.get('digest')} has a platform {e['platform']!r}"
-        for e in entries
-        if "platform" in e
-    ]
-    problems += [
-        f"the index entry {e.get('digest')} is an index"
-        for e in entries
-        if e.get("mediaType") in INDEX_MEDIA_TYPES
-    ]
-    if image.manifest.get("mediaType") in INDEX_MEDIA_TYPES or "manifests" in image.manifest:
-        problems.append("the manifest is an index (manifest list)")
-    descriptors = [image.manifest.get("config") or {}, *(image.manifest.get("layers") or ())]
-    problems += [
-        f"descriptor {d.get('digest')} has a platform" for d in descriptors if "platform" in d
-    ]
-    return _own(
-        "the image is a single manifest with no platform",
-        not problems,
-        "one image manifest, not wrapped in a manifest list, with no platform",
-        "; ".join(problems) or "a single platform-free manifest",
-    )
-
-
-CHECK_FUNCTIONS: dict[str, Callable[[ArchivedImage], Outcome]] = {
-    "entrypoint-program": _check_entrypoint_program,
-    "path-keeps-system32": _check_path,
-    "no-os-version": _check_os_version,
-    "single-manifest": _check_single_manifest,
-}
+    return outcomes
 
 
 def plan(image: ArchivedImage, spec: Mapping[str, Any]) -> Plan:
@@ -385,8 +322,7 @@ def plan(image: ArchivedImage, spec: Mapping[str, Any]) -> Plan:
     for file_spec in spec.get("files") or ():
         plan_file(image, file_spec, result)
     plan_metadata(image, spec, result)
-    for check in spec.get("checks") or ():
-        result.items.append(CHECK_FUNCTIONS[check](image))
+    result.items.extend(compat_outcomes(image, spec.get("checks") or ()))
     return result
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from pants.engine.addresses import Address
-from pants.engine.target import Field, InvalidFieldException
+from pants.engine.target import Field, InvalidFieldException, StringSequenceField
 from pants.util.frozendict import FrozenDict
+
+from hostprocess.compat.catalog import CHECK_NAMES
 
 
 def invalid_field(
@@ -36,3 +38,10 @@ def thaw(value: Any) -> Any:
     if isinstance(value, tuple):
         return [thaw(v) for v in value]
     return value
+
+
+class SkipChecksField(StringSequenceField):
+    """Compatibility checks (`hostprocess.compat.catalog`) a target leaves out, by name."""
+
+    alias = "skip_checks"
+    valid_choices = CHECK_NAMES

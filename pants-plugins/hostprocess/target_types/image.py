@@ -25,6 +25,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from hostprocess.compat.suite import package_time_checks
 from hostprocess.oci.image import ARCHITECTURES
 from hostprocess.oci.reference import (
     is_registry_component,
@@ -34,7 +35,7 @@ from hostprocess.oci.reference import (
 )
 from hostprocess.oci.types import MEDIA_TYPES
 from hostprocess.registries import ALL_DEFAULT_REGISTRIES
-from hostprocess.target_types.fields import invalid_field
+from hostprocess.target_types.fields import SkipChecksField, invalid_field
 
 ENV_KEY_RE = re.compile(r"[^=\x00]+")
 # An absolute Windows path (`C:\...`) or one under the container's mount point variable.
@@ -207,8 +208,9 @@ class WorkingDirField(StringField):
     help = help_text(
         """
         The process's working directory. Leave it unset to start in the image's mount point
-        (recommended); otherwise an absolute Windows path such as `C:\\hpc\\app` or one starting
-        with `%CONTAINER_SANDBOX_MOUNT_POINT%`.
+        (recommended), or name a directory of the image as `%CONTAINER_SANDBOX_MOUNT_POINT%\\app`.
+        An absolute `C:\\` path fails the `working-dir` check: containerd 1.7 and later resolve
+        it on the host, not in the image.
         """
     )
 
@@ -232,7 +234,8 @@ class UserField(StringField):
         """
         The account the process runs as, e.g. `NT AUTHORITY\\SYSTEM` or
         `NT AUTHORITY\\Local service`. Leave unset (as Microsoft's base image does) to let the pod's
-        `runAsUserName` decide.
+        `runAsUserName` decide. A named or domain user fails the `user` check: HostProcess
+        containers run as a service account or a local group.
         """
     )
 
@@ -384,6 +387,18 @@ class OutputFormatsField(StringSequenceField):
         return value
 
 
+class ImageSkipChecksField(SkipChecksField):
+    help = help_text(
+        f"""
+        Compatibility checks `package` leaves out, by name (the README's table says what each
+        prevents). `package` runs the cheap ones on every build:
+        {", ".join(f"`{name}`" for name in package_time_checks(()))}; an error-level finding
+        fails the build, a warning-level one is logged. `hostprocess_image_test` runs them all,
+        with its own `skip_checks`.
+        """
+    )
+
+
 class HostProcessImageTarget(Target):
     alias = ALIAS
     core_fields = (
@@ -409,6 +424,7 @@ class HostProcessImageTarget(Target):
         SkipPushField,
         OutputFormatsField,
         OutputPathField,
+        ImageSkipChecksField,
     )
     help = help_text(
         """

@@ -27,9 +27,9 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from hostprocess.compat.catalog import CHECK_NAMES
 from hostprocess.oci.image import ARCHITECTURES
-from hostprocess.structure_test.checks import CHECKS
-from hostprocess.target_types.fields import invalid_field
+from hostprocess.target_types.fields import SkipChecksField, invalid_field
 
 ALIAS = "hostprocess_image_test"
 FILE_KEYS = ("exists", "type", "matches", "equals", "size")
@@ -278,16 +278,12 @@ class LayerCountField(IntField):
         return value
 
 
-class SkipChecksField(StringSequenceField):
-    alias = "skip_checks"
-    valid_choices = CHECKS
+class TestSkipChecksField(SkipChecksField):
     help = help_text(
-        """
-        HostProcess checks to leave out; all run by default: `entrypoint-program` (the
-        entrypoint's program is in the image or is a Windows system program),
-        `path-keeps-system32` (a `PATH`, if set, keeps `C:\\Windows\\system32`),
-        `no-os-version` (the config has neither `os.version` nor `os.features`),
-        `single-manifest` (one manifest, not a manifest list, with no platform).
+        f"""
+        Compatibility checks this test leaves out, by name; all run by default:
+        {", ".join(f"`{name}`" for name in CHECK_NAMES)}. The README's table says what each
+        checks and the node-side error it prevents.
         """
     )
 
@@ -322,7 +318,7 @@ class HostProcessImageTestTarget(Target):
         ExpectedArchitectureField,
         ExpectedOsField,
         LayerCountField,
-        SkipChecksField,
+        TestSkipChecksField,
         StructureTestConfigsField,
     )
     help = help_text(

@@ -7,7 +7,6 @@ are small and built here with the pure core, so no blob passes through Pants' ow
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -37,8 +36,6 @@ from hostprocess.dockerfile.translate import Plan
 from hostprocess.oci.image import BaseImageError, Image, Layer, RuntimeConfig, build_image
 from hostprocess.oci.layout import blob_path, layout_files
 from hostprocess.oci.reference import name_without_tag
-from hostprocess.oci.windows.entrypoint import missing_program
-from hostprocess.oci.windows.paths import listed, windows_path
 from hostprocess.target_types.image import (
     AnnotationsField,
     ArchitectureField,
@@ -50,6 +47,7 @@ from hostprocess.target_types.image import (
     EntrypointField,
     EnvField,
     HostProcessImageDependenciesField,
+    ImageSkipChecksField,
     ImageTagsField,
     LabelsField,
     LayersField,
@@ -60,6 +58,7 @@ from hostprocess.target_types.image import (
     WorkingDirField,
     is_external_reference,
 )
+from hostprocess.util_rules.compat import check_image
 from hostprocess.util_rules.dockerfile import (
     DockerfileLayers,
     DockerfileLayersRequest,
@@ -76,8 +75,6 @@ from hostprocess.util_rules.layers import (
     BuiltLayer,
     FilesLayerRequest,
 )
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,6 +100,7 @@ class HostProcessImageFieldSet(PackageFieldSet):
     repository: RepositoryField
     output_formats: OutputFormatsField
     output_path: OutputPathField
+    skip_checks: ImageSkipChecksField
 
     def runtime_config(self, plan: Plan | None = None) -> RuntimeConfig:
         if plan is not None:
@@ -150,22 +148,6 @@ def _source_date_epoch(env: EnvironmentVars) -> int:
             f"SOURCE_DATE_EPOCH must be a non-negative integer (seconds), got {raw!r}."
         )
     return int(raw)
-
-
-def warn_if_entrypoint_missing(
-    field_set: HostProcessImageFieldSet, entrypoint: Sequence[str], files: Sequence[str]
-) -> None:
-    program = missing_program(entrypoint, files)
-    if program is None:
-        return
-    held = "\n".join(listed([windows_path(path) for path in sorted(files)]))
-    logger.warning(
-        f"The {'ENTRYPOINT of the `dockerfile`' if field_set.dockerfile.value else '`entrypoint`'} "
-        f"of the `hostprocess_image` target {field_set.address} starts "
-        f"{program!r}, which is neither in the image nor a Windows system program, so the "
-        f"container would fail to start. The image holds:\n{held or '  (no files)'}\n"
-        f"Add the program to `dependencies`, or fix the path (relative to the image root)."
-    )
 
 
 async def image_target(
@@ -379,9 +361,15 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
         files = tuple(
             dict.fromkeys([*parent.files, *(d for layer in inputs for d in layer.destinations)])
         )
-        warn_if_entrypoint_missing(field_set, runtime.entrypoint, files)
     image = _assemble(
         field_set, runtime, [b.layer for b in built], history, parent.image, settings.mtime
+    )
+    check_image(
+        str(address),
+        image,
+        files,
+        field_set.skip_checks.value or (),
+        from_dockerfile=bool(field_set.dockerfile.value),
     )
     small = await Get(
         Digest,
