@@ -5,6 +5,7 @@ from __future__ import annotations
 from pants.backend.python.target_types import EntryPoint
 
 import hostprocess.commandline
+import hostprocess.compat
 import hostprocess.oci
 import hostprocess.structure_test
 from hostprocess.structure_test.commands import PROGRAM
@@ -27,4 +28,9 @@ class ImageTestRunnerSubsystem(HostProcessPythonTool):
     default_lockfile_resource = ("hostprocess.subsystems", "image_test_runner.lock")
     main = EntryPoint("hostprocess.structure_test.cli", "main")
     program = PROGRAM
-    packages = (hostprocess.commandline, hostprocess.oci, hostprocess.structure_test)
+    packages = (
+        hostprocess.commandline,
+        hostprocess.compat,
+        hostprocess.oci,
+        hostprocess.structure_test,
+    )
