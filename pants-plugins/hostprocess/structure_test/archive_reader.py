@@ -3,7 +3,9 @@
 The image tests check what a node would get: the manifest, the config, and the files of all
 layers stacked (a later layer's path replaces an earlier one's; names compare
 case-insensitively, as on NTFS). Layer contents are streamed, never held in memory; only
-the files a test compares byte for byte are hashed.
+the files a test compares byte for byte are hashed. Each layer's own list of entries is kept
+too (`LayerListing`), with the first bytes of any registry hive it holds, for the layer
+rules of `hostprocess.compat.layers`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Collection, Iterator, cast
+from typing import IO, Any, Collection, Iterator, Sequence, cast
+
+from hostprocess.compat.hives import HIVE_PREFIX_BYTES, hive_name
+from hostprocess.compat.layers import LayerEntry, LayerListing, normalise_name
 
 FILES_PREFIX = "Files/"
 WHITEOUT_PREFIX = ".wh."
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_CHUNK = 1 << 20
+_DIGEST_SHOWN = 12  # hex digits of a layer digest in labels
 
 
 @dataclass(frozen=True)
@@ -33,12 +40,14 @@ class ImageFile:
 
 @dataclass(frozen=True)
 class ArchivedImage:
-    """What an image archive holds: its manifests, the config, and the stacked files."""
+    """What an image archive holds: its manifests, the config, the stacked files and each
+    layer's own entries."""
 
     index: dict[str, Any]  # the archive's OCI index.json (empty if it has none)
     manifest: dict[str, Any]
     config: dict[str, Any]
     files: dict[str, ImageFile]  # lower-cased path -> file
+    layers: tuple[LayerListing, ...] = ()  # base layer first
 
     def find(self, path: str) -> ImageFile | None:
         return self.files.get(path.lower())
@@ -57,10 +66,28 @@ def read_archive(archive: Path, hash_paths: Collection[str] = ()) -> ArchivedIma
         manifest = _manifest(outer, index, entry)
         config = json.loads(_member_bytes(outer, entry["Config"]))
         files: dict[str, ImageFile] = {}
-        for layer_path in entry["Layers"]:
+        listings = []
+        labels = layer_labels(manifest, len(entry["Layers"]))
+        for layer_path, label in zip(entry["Layers"], labels):
             with _open_layer(outer, layer_path) as stream:
-                _stack_layer(stream, files, wanted)
-    return ArchivedImage(index, manifest, config, files)
+                listings.append(_stack_layer(stream, files, wanted, label))
+    return ArchivedImage(index, manifest, config, files, tuple(listings))
+
+
+def layer_labels(manifest: dict[str, Any], count: int) -> list[str]:
+    """`layer 2 of 3 (sha256:0123456789ab…)`: how messages name each layer; the digest is
+    the manifest's, when it gives one."""
+    descriptors: Sequence[Any] = manifest.get("layers") or ()
+    labels = []
+    for position in range(count):
+        label = f"layer {position + 1} of {count}"
+        descriptor = descriptors[position] if position < len(descriptors) else {}
+        digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
+        if isinstance(digest, str) and digest:
+            algorithm, _, hex_digits = digest.partition(":")
+            label += f" ({algorithm}:{hex_digits[:_DIGEST_SHOWN]}…)"
+        labels.append(label)
+    return labels
 
 
 def _has(tar: tarfile.TarFile, name: str) -> bool:
@@ -107,24 +134,90 @@ def _open_layer(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     return raw
 
 
-def _stack_layer(stream: IO[bytes], files: dict[str, ImageFile], wanted: set[str]) -> None:
+def _stack_layer(
+    stream: IO[bytes], files: dict[str, ImageFile], wanted: set[str], label: str = "layer"
+) -> LayerListing:
+    """Stack one layer's files onto `files`, and return the layer's own listing."""
+    entries: list[LayerEntry] = []
+    hives: dict[str, bytes] = {}
     with tarfile.open(fileobj=stream, mode="r|") as layer:
         for member in layer:
+            entry = layer_entry(member)
+            entries.append(entry)
+            hive = hive_name(entry.name) if member.isfile() else None
             path = _windows_relative(member.name)
-            if path is None:
-                continue
-            name = PurePosixPath(path).name
-            if name.startswith(WHITEOUT_PREFIX):
-                _remove(files, str(PurePosixPath(path).parent / name[len(WHITEOUT_PREFIX) :]))
-                continue
-            key = path.lower()
-            if member.isdir():
-                files[key] = ImageFile(path, True, 0)
-                continue
+            keep = path is not None and path.lower() in wanted and member.isfile()
             digest = None
-            if key in wanted and member.isfile():
-                digest = _sha256(layer.extractfile(member))
-            files[key] = ImageFile(path, False, member.size, digest)
+            if hive is not None or keep:
+                digest, prefix = _read_member(layer.extractfile(member), keep)
+                if hive is not None:
+                    hives[hive] = prefix
+            if path is not None:
+                _stack_entry(files, path, member, digest if keep else None)
+    return LayerListing(label, tuple(entries), hives)
+
+
+def layer_entry(member: tarfile.TarInfo) -> LayerEntry:
+    """A tar member as the layer rules see it (the tar's own order and names)."""
+    link = normalise_name(member.linkname) if member.islnk() or member.issym() else ""
+    return LayerEntry(normalise_name(member.name), _kind(member), link)
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.isfile():
+        return "file"
+    if member.isdir():
+        return "directory"
+    if member.islnk():
+        return "hardlink"
+    if member.issym():
+        return "symlink"
+    return "other"
+
+
+def _stack_entry(
+    files: dict[str, ImageFile], path: str, member: tarfile.TarInfo, digest: str | None
+) -> None:
+    """Apply one member under `Files/` to the stacked view."""
+    name = PurePosixPath(path).name
+    if name.startswith(WHITEOUT_PREFIX):
+        _remove(files, str(PurePosixPath(path).parent / name[len(WHITEOUT_PREFIX) :]))
+        return
+    key = path.lower()
+    if member.isdir():
+        files[key] = ImageFile(path, True, 0)
+    elif member.islnk():
+        files[key] = _hard_link(files, path, member.linkname)
+    else:
+        files[key] = ImageFile(path, False, member.size, digest)
+
+
+def _hard_link(files: dict[str, ImageFile], path: str, linkname: str) -> ImageFile:
+    """A hard link is the file it names (earlier in this layer or below): its size and, if
+    that file was hashed, its digest. A streamed layer cannot go back for bytes it did not
+    hash, so a link to an unhashed file has no digest."""
+    target_path = _windows_relative(linkname)
+    target = files.get(target_path.lower()) if target_path is not None else None
+    if target is None or target.is_dir:
+        return ImageFile(path, False, 0)
+    return ImageFile(path, False, target.size, target.sha256)
+
+
+def _read_member(stream: IO[bytes] | None, digest: bool) -> tuple[str | None, bytes]:
+    """Stream a member once: its sha256 if asked, and its first HIVE_PREFIX_BYTES."""
+    hasher = hashlib.sha256() if digest else None
+    prefix = bytearray()
+    while stream is not None:
+        chunk = stream.read(_CHUNK if hasher else HIVE_PREFIX_BYTES - len(prefix))
+        if not chunk:
+            break
+        if len(prefix) < HIVE_PREFIX_BYTES:
+            prefix += chunk[: HIVE_PREFIX_BYTES - len(prefix)]
+        if hasher is not None:
+            hasher.update(chunk)
+        elif len(prefix) >= HIVE_PREFIX_BYTES:
+            break  # the tar stream skips the rest of the member
+    return (hasher.hexdigest() if hasher else None), bytes(prefix)
 
 
 def _windows_relative(name: str) -> str | None:
