@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping
 
-from hostprocess.compat import command_line, image, runtime
+from hostprocess.compat import command_line, image, layers, runtime
 from hostprocess.compat.catalog import CHECKS, Finding
 from hostprocess.compat.image_files import ImageFiles
+from hostprocess.compat.layers import LayerListing
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ImageFacts:
     files: ImageFiles | None  # None: not known
     index: Mapping[str, Any] = field(default_factory=dict)
     manifest: Mapping[str, Any] | None = None  # None: not known (package time)
-    layer_names: tuple[tuple[str, ...], ...] | None = None  # each layer's tar entry names
+    layers: tuple[LayerListing, ...] | None = None  # None: not read (package time)
 
 
 def _with_files(
@@ -46,12 +47,27 @@ def _manifest(facts: ImageFacts) -> list[Finding] | None:
 
 
 def _windows(facts: ImageFacts) -> list[Finding] | None:
-    if facts.layer_names is None:
+    if facts.layers is None:
         return None
-    return image.windows_image_findings(facts.config, facts.layer_names)
+    names = [[entry.name for entry in layer.entries] for layer in facts.layers]
+    return image.windows_image_findings(facts.config, names)
 
 
-# Checks decided from facts; the layer and hive checks read layers (see the image test runner).
+def _hives(facts: ImageFacts) -> list[Finding] | None:
+    if not facts.layers:
+        return None
+    return layers.hive_findings(facts.layers[0])
+
+
+def caveats(facts: ImageFacts, names: Collection[str]) -> dict[str, list[str]]:
+    """What a passing check could not decide, by check (shown beside its verdict)."""
+    if "base-hives" not in names or not facts.layers:
+        return {}
+    found = layers.hive_caveats(facts.layers[0])
+    return {"base-hives": found} if found else {}
+
+
+# Checks decided one by one; the layer rules are decided together, layer by layer.
 FACT_CHECKS: dict[str, Callable[[ImageFacts], list[Finding] | None]] = {
     "windows-image": _windows,
     "single-manifest": _manifest,
@@ -62,6 +78,7 @@ FACT_CHECKS: dict[str, Callable[[ImageFacts], list[Finding] | None]] = {
     "working-dir": lambda facts: runtime.working_dir_findings(facts.config),
     "env-paths": _with_files(runtime.env_path_findings),
     "user": lambda facts: runtime.user_findings(facts.config),
+    "base-hives": _hives,
 }
 
 
@@ -73,7 +90,10 @@ def run_checks(facts: ImageFacts, names: Collection[str]) -> dict[str, list[Find
             found = FACT_CHECKS[name](facts)
             if found is not None:
                 results[name] = found
-    return results
+    if facts.layers is not None and any(name in names for name in layers.LAYER_CHECKS):
+        by_rule = layers.layer_findings(facts.layers)
+        results.update((name, by_rule[name]) for name in layers.LAYER_CHECKS if name in names)
+    return {name: results[name] for name in CHECKS if name in results}
 
 
 def package_time_checks(skipped: Collection[str]) -> tuple[str, ...]:

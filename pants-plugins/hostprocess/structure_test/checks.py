@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from hostprocess.compat.catalog import CHECKS
 from hostprocess.compat.image_files import ImageFiles
-from hostprocess.compat.suite import ImageFacts, run_checks
+from hostprocess.compat.suite import ImageFacts, caveats, run_checks
 from hostprocess.oci.windows.paths import windows_path
 from hostprocess.structure_test.archive_reader import (
     ArchivedImage,
@@ -292,28 +292,23 @@ def _facts(image: ArchivedImage) -> ImageFacts:
         ImageFiles.of(files, directories),
         image.index,
         image.manifest,
-        tuple(tuple(entry.name for entry in layer.entries) for layer in image.layers),
+        image.layers,
     )
 
 
 def compat_outcomes(image: ArchivedImage, names: Sequence[str]) -> list[Outcome]:
     """One outcome per compatibility check: what must hold, and every finding against it."""
-    results = run_checks(_facts(image), names)
+    facts = _facts(image)
+    results, unchecked = run_checks(facts, names), caveats(facts, names)
     outcomes = []
     for name in names:
         check, found = CHECKS[name], results.get(name, [])
         notes = tuple(note for f in found for note in f.notes)
         if found:
             notes += (f"on a node: {check.prevents} (reported at {check.source})",)
-        outcomes.append(
-            _own(
-                f"{name}: {check.summary}",
-                not found,
-                check.summary,
-                " ".join(f.message for f in found) or "as expected",
-                notes,
-            )
-        )
+        notes += tuple(f"not checked: {caveat}" for caveat in unchecked.get(name, ()))
+        held = "\n".join(f.message for f in found).replace("\n", "\n        ")
+        outcomes.append(_own(f"{name}: {check.summary}", not found, check.summary, held, notes))
     return outcomes
 
 
@@ -355,7 +350,9 @@ def render(target: str, image_name: str, outcomes: Sequence[Outcome]) -> str:
         if not outcome.passed:
             lines.append(f"        expected: {outcome.expected}")
             lines.append(f"        the image holds: {outcome.actual}")
-            lines.extend(f"        {note}" for note in outcome.notes)
+        lines.extend(
+            f"        {note}" for note in outcome.notes
+        )  # a pass's: what it could not check
     lines.append(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     return "\n".join(lines) + "\n"
 
