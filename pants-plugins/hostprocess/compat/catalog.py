@@ -142,7 +142,8 @@ _CHECKS = (
     Check(
         "layer-duplicates",
         "no path twice in one layer (names compare case-insensitively, as on NTFS)",
-        "hcsshim: `The file exists` while importing the layer",
+        "the import stops at `Cannot create a file when that file already exists`; "
+        "`crane validate`: `duplicate file path: Files`",
         "https://github.com/google/go-containerregistry/issues/1909",
         Severity.ERROR,
         False,
@@ -168,8 +169,8 @@ _CHECKS = (
         "base-hives",
         "the base layer holds the five hives under `Files/Windows/System32/config/`, each a "
         "valid regf file (header, checksum, root key)",
-        "`The configuration registry database is corrupt` (Windows Server 2025, the CimFS "
-        "snapshotter)",
+        "`The configuration registry database is corrupt` (0x3f1) or `not in a registry file "
+        "format` (0x3f9) when a layer is imported on top (Windows Server 2025, CimFS)",
         f"{BASE_IMAGE}/issues/14",
         Severity.ERROR,
         False,
