@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import zstandard
 
+from hostprocess.compat.catalog import CHECKS
 from hostprocess.structure_test.archive_reader import read_archive
 from hostprocess.structure_test.checks import (
     Outcome,
@@ -191,26 +192,42 @@ def test_path_keeps_system32(tmp_path: Path, env: list[str], passed: bool) -> No
 def test_own_checks_read_config_manifest_and_index(tmp_path: Path) -> None:
     config = {**CONFIG, "os.version": "10.0.20348.1"}
     path = archive(tmp_path, [layer({"Files": None})], config, {"platform": {"os": "windows"}})
+    checks = ["entrypoint-program", "no-os-version", "single-manifest"]
     spec = {
-        "checks": ["entrypoint-program", "no-os-version", "single-manifest"],
+        "checks": checks,
         "architecture": "arm64",
         "layer_count": 2,
     }
-    outcomes = {o.name: o for o in own_outcomes(plan(read_archive(path), spec))}
+    planned = own_outcomes(plan(read_archive(path), spec))
+    outcomes = {o.name.split(": ", 1)[0]: o for o in planned}
+    # One outcome per check, in the order asked, named by the check and what must hold.
+    assert [o.name for o in planned] == [
+        "architecture is 'arm64'",
+        "layer count is 2",
+        *(f"{name}: {CHECKS[name].summary}" for name in checks),
+    ]
     assert outcomes["architecture is 'arm64'"].actual == "'amd64'"
     assert outcomes["layer count is 2"].actual == "1"
-    assert (
-        outcomes["the entrypoint's program is in the image or a Windows system program"].actual
-        == "'bin\\\\agent.exe', which is neither"
+    program = outcomes["entrypoint-program"]
+    assert program.expected == CHECKS["entrypoint-program"].summary
+    assert program.actual == (
+        "The command line `bin\\agent.exe` starts `bin\\agent.exe`, which is neither a Windows "
+        "system program nor in the image (looked for at C:\\bin\\agent.exe, with the "
+        "extensions of PATHEXT)."
     )
-    assert (
-        outcomes["the config has no os.version or os.features"].actual
-        == "os.version='10.0.20348.1'"
+    assert program.notes == (
+        "nearest files the image holds: (none)",
+        f"on a node: {CHECKS['entrypoint-program'].prevents} "
+        f"(reported at {CHECKS['entrypoint-program'].source})",
     )
-    assert (
-        "has a platform {'os': 'windows'}"
-        in outcomes["the image is a single manifest with no platform"].actual
+    assert outcomes["no-os-version"].actual == (
+        "The config records os.version='10.0.20348.1': containerd would then pull the image "
+        "only on nodes of that Windows build."
     )
+    assert outcomes["single-manifest"].actual.startswith(
+        "The image is not a single platform-free manifest: the index entry sha256:"
+    )
+    assert outcomes["single-manifest"].actual.endswith(" has a platform {'os': 'windows'}.")
     assert not any(o.passed for o in outcomes.values())
 
 

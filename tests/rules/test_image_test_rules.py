@@ -34,6 +34,7 @@ from pants.engine.process import FallibleProcessResult
 from pants.engine.target import DependenciesRequest, InvalidTargetException
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
+from hostprocess.compat.catalog import CHECK_NAMES, CHECKS
 from hostprocess.goals.image_test import (
     ImageTestFieldSet,
     ImageTestProcessRequest,
@@ -63,7 +64,9 @@ hostprocess_image(
     output_formats=["docker-archive"],
 )
 """
-RUNTIME = 'working_dir="C:\\\\hpc", user="NT AUTHORITY\\\\SYSTEM",'
+# The mount point, where the entrypoint's relative `agent.ps1` is found at the image's root
+# (an absolute `C:\hpc` would fail the `working-dir` check at package time).
+RUNTIME = 'working_dir="%CONTAINER_SANDBOX_MOUNT_POINT%", user="NT AUTHORITY\\\\SYSTEM",'
 
 # Every assertion kind, all true of the good image.
 TEST = """
@@ -80,7 +83,7 @@ hostprocess_image_test(
     cmd=["-Verbose"],
     env={{"path": "{path}", "AGENT_MODE": "node"}},
     env_exact=True,
-    working_dir="C:\\\\hpc",
+    working_dir="%CONTAINER_SANDBOX_MOUNT_POINT%",
     user="NT AUTHORITY\\\\SYSTEM",
     labels={{"org.example.team": "nodes"}},
     annotations={{"org.opencontainers.image.source": "repo"}},
@@ -152,6 +155,8 @@ def rule_runner() -> RuleRunner:
             # The broken twin breaks every assertion: tool.exe missing (tool2.exe instead),
             # another agent.ps1, `conf` a file, debug.log present in a layer of its own, an
             # entrypoint program the image lacks, a PATH without system32, other config values.
+            # `package` would refuse the missing program (an `entrypoint-program` error), so the
+            # image skips that check to build and leave it to the test.
             "broken/BUILD": image_build(
                 "broken",
                 sources='["agent.ps1", "bin/*", "conf"]',
@@ -161,7 +166,7 @@ def rule_runner() -> RuleRunner:
                 cmd='["-Quiet"]',
                 path="C:\\\\tools",
                 extra_env=', "EXTRA": "1"',
-                runtime="",
+                runtime='skip_checks=["entrypoint-program"],',
                 team="web",
                 source="elsewhere",
                 arch="arm64",
@@ -201,6 +206,19 @@ def junit_cases(
 
 
 GOOD = Address("good", target_name="good-test")
+
+
+def outcome_name(check: str) -> str:
+    """A compatibility outcome is named by its check and what must hold."""
+    return f"{check}: {CHECKS[check].summary}"
+
+
+def on_a_node(check: str) -> str:
+    """The note a failing compatibility outcome ends with."""
+    return f"on a node: {CHECKS[check].prevents} (reported at {CHECKS[check].source})"
+
+
+COMPAT_OUTCOMES = [outcome_name(name) for name in CHECK_NAMES]
 BROKEN = Address("broken", target_name="broken-test")
 
 
@@ -222,7 +240,7 @@ def test_good_image_passes_every_assertion_kind(rule_runner: RuleRunner) -> None
         "C:\\debug.log does not exist",
         "entrypoint is ['powershell.exe', '-File', 'agent.ps1']",
         "cmd is ['-Verbose']",
-        "working_dir is 'C:\\\\hpc'",
+        "working_dir is '%CONTAINER_SANDBOX_MOUNT_POINT%'",
         "user is 'NT AUTHORITY\\\\SYSTEM'",
         "env AGENT_MODE is 'node'",  # Pants sorts dict fields
         "env path is 'C:\\\\Windows\\\\system32;C:\\\\Windows'",
@@ -232,10 +250,8 @@ def test_good_image_passes_every_assertion_kind(rule_runner: RuleRunner) -> None
         "architecture is 'amd64'",
         "os is 'windows'",
         "layer count is 2",
-        "the entrypoint's program is in the image or a Windows system program",
-        "PATH keeps C:\\Windows\\system32",
-        "the config has no os.version or os.features",
-        "the image is a single manifest with no platform",
+        # Every compatibility check, one outcome each, in the catalogue's order.
+        *COMPAT_OUTCOMES,
         "inputs/good/native.yaml: File Existence Test: tool binary",
     ]
     assert list(cases) == expected
@@ -306,16 +322,30 @@ def test_broken_image_fails_each_assertion_with_expected_and_actual(
         "container-structure-test: Image config entrypoint [bin\\missing.exe -File agent.ps1] does not match",
     )
     block(
-        "the entrypoint's program is in the image or a Windows system program",
-        "the image holds: 'bin\\\\missing.exe', which is neither",
-        "nearest existing paths: C:\\bin\\tool2.exe",
+        outcome_name("entrypoint-program"),
+        f"expected: {CHECKS['entrypoint-program'].summary}",
+        "the image holds: The command line `bin\\missing.exe -File agent.ps1 -Quiet` starts "
+        "`bin\\missing.exe`, which is neither a Windows system program nor in the image "
+        "(looked for at C:\\bin\\missing.exe, with the extensions of PATHEXT).",
+        "nearest files the image holds: C:\\bin\\tool2.exe",
+        on_a_node("entrypoint-program"),
     )
     # A PATH without system32: the env assertion and the HostProcess check.
     block("env path is 'C:\\\\Windows\\\\system32;C:\\\\Windows'", "the image holds: 'C:\\\\tools'")
-    block("PATH keeps C:\\Windows\\system32", "the image holds: PATH=C:\\tools")
+    path_message = (
+        "`Env` sets PATH=C:\\tools, without C:\\Windows\\system32: system programs such as "
+        "cmd.exe and powershell.exe would not be found."
+    )
+    path_note = "keep C:\\Windows\\system32;C:\\Windows at the start of PATH"
+    block(
+        outcome_name("path-keeps-system32"),
+        f"the image holds: {path_message}",
+        path_note,
+        on_a_node("path-keeps-system32"),
+    )
     block("env has no other variables", "the image holds: also EXTRA")
     block("cmd is ['-Verbose']", "the image holds: ['-Quiet']")
-    block("working_dir is 'C:\\\\hpc'", "the image holds: (unset)")
+    block("working_dir is '%CONTAINER_SANDBOX_MOUNT_POINT%'", "the image holds: (unset)")
     block("user is 'NT AUTHORITY\\\\SYSTEM'", "the image holds: (unset)")
     block("label org.example.team is 'nodes'", "the image holds: 'web'")
     block("annotation org.opencontainers.image.source is 'repo'", "the image holds: 'elsewhere'")
@@ -325,23 +355,34 @@ def test_broken_image_fails_each_assertion_with_expected_and_actual(
         "inputs/broken/native.yaml: File Existence Test: tool binary",
         "container-structure-test: Error examining file",
     )
+    # Of the compatibility checks only these two fail: the image is still a single Windows
+    # manifest of writer-built layers with the base's hives, no os.version, an empty
+    # WorkingDir and User, no `C:\\` path of its own in `Env`, and a program PowerShell does
+    # not start (so no script to look for).
+    failing_checks = {"entrypoint-program", "path-keeps-system32"}
     passed = {
         "C:\\agent.ps1 exists",
         "C:\\agent.ps1 is a file",
         "C:\\conf exists",
         "env AGENT_MODE is 'node'",
         "os is 'windows'",
-        "the config has no os.version or os.features",
-        "the image is a single manifest with no platform",
+        *(outcome_name(name) for name in CHECK_NAMES if name not in failing_checks),
     }
-    assert len(failed) == 27 - len(passed), sorted(failed)
+    # 22 assertions of the test's own fields, one per compatibility check, one native test.
+    total = 22 + len(CHECK_NAMES) + 1
+    assert len(failed) == total - len(passed) == 20, sorted(failed)
     assert not passed & set(failed)
     # The same failures, each naming the target, in the JUnit report.
     cases = junit_cases(rule_runner, result, BROKEN)
-    assert cases["PATH keeps C:\\Windows\\system32"] == (
-        "broken:broken-test: PATH keeps C:\\Windows\\system32\n"
-        "expected: C:\\Windows\\system32 among PATH's entries\n"
-        "the image holds: PATH=C:\\tools"
+    assert len(cases) == total
+    assert cases[outcome_name("path-keeps-system32")] == "\n".join(
+        [
+            f"broken:broken-test: {outcome_name('path-keeps-system32')}",
+            f"expected: {CHECKS['path-keeps-system32'].summary}",
+            f"the image holds: {path_message}",
+            path_note,
+            on_a_node("path-keeps-system32"),
+        ]
     )
     assert {name for name, failure in cases.items() if failure} == set(failed)
     assert result.stdout.endswith(f"{len(passed)} passed, {len(failed)} failed\n")
@@ -418,10 +459,10 @@ def run_on_archive(
         "checks": [
             c
             for c in (
+                "single-manifest",
+                "no-os-version",
                 "entrypoint-program",
                 "path-keeps-system32",
-                "no-os-version",
-                "single-manifest",
             )
             if c not in (skip_checks or [])
         ],
@@ -449,9 +490,15 @@ def test_os_version_injected_into_the_config_fails(rule_runner: RuleRunner) -> N
 
     tampered = rewrite_archive(good_archive(rule_runner), inject, lambda entry: None)
     stdout = run_on_archive(rule_runner, tampered)
-    assert "  FAIL  the config has no os.version or os.features  [hostprocess]\n" in stdout, stdout
-    assert "the image holds: os.version='10.0.17763.1', os.features=['win32k']" in stdout
-    assert "  PASS  the image is a single manifest with no platform" in stdout
+    assert f"  FAIL  {outcome_name('no-os-version')}  [hostprocess]\n" in stdout, stdout
+    assert (
+        "        the image holds: The config records os.version='10.0.17763.1', "
+        "os.features=['win32k']: containerd would then pull the image only on nodes of that "
+        "Windows build.\n"
+        "        remove the fields; HostProcess images run on every Windows Server version\n"
+        f"        {on_a_node('no-os-version')}\n"
+    ) in stdout, stdout
+    assert f"  PASS  {outcome_name('single-manifest')}  [hostprocess]\n" in stdout
     assert "  PASS  C:\\agent.ps1 exists  [container-structure-test]" in stdout
     assert stdout.endswith("7 passed, 1 failed\n"), stdout
     # Switched off, the check is not run at all.
@@ -476,10 +523,78 @@ def test_a_platform_in_the_index_fails_the_single_manifest_check(rule_runner: Ru
     stdout = run_on_archive(
         rule_runner, rewrite_archive(good_archive(rule_runner), lambda c: None, add_platform)
     )
-    assert (
-        "  FAIL  the image is a single manifest with no platform  [hostprocess]" in stdout
+    assert f"  FAIL  {outcome_name('single-manifest')}  [hostprocess]\n" in stdout, stdout
+    assert re.search(
+        r"the image holds: The image is not a single platform-free manifest: the index entry "
+        r"sha256:[0-9a-f]{64} has a platform \{'os': 'windows'",
+        stdout,
     ), stdout
-    assert "has a platform {'os': 'windows'" in stdout
+    assert stdout.endswith("7 passed, 1 failed\n"), stdout
+
+
+def test_a_script_powershell_cannot_find_builds_when_skipped_and_fails_its_test(
+    rule_runner: RuleRunner,
+) -> None:
+    # `powershell.exe ./other.ps1`: PowerShell is on every node, but the image has no
+    # other.ps1 (only agent.ps1). `package` refuses that unless the image skips the check.
+    script = dict(entrypoint='["powershell.exe", "./other.ps1"]', cmd="[]")
+    skip = RUNTIME + ' skip_checks=["entrypoint-script"],'
+    skipped = image_build("skipped", runtime=skip, **script)
+    skipped += 'hostprocess_image_test(name="skipped-test", image=":skipped")\n'
+    for directory, build in (
+        ("script", skipped),
+        ("script-checked", image_build("checked", **script)),
+    ):
+        rule_runner.write_files(
+            {
+                f"{directory}/BUILD": build,
+                f"{directory}/agent.ps1": AGENT,
+                f"{directory}/bin/tool.exe": b"MZ\x90\x00",
+                f"{directory}/conf/agent.yaml": "level: info\n",
+            }
+        )
+    message = (
+        "The command line `powershell.exe ./other.ps1` has PowerShell run `./other.ps1`, but the "
+        "image holds no C:\\other.ps1, so the container would exit as it starts."
+    )
+    nearest = "nearest files the image holds: C:\\agent.ps1"
+
+    def package(address: Address) -> BuiltPackage:
+        target = rule_runner.get_target(address)
+        return rule_runner.request(BuiltPackage, [HostProcessImageFieldSet.create(target)])
+
+    with pytest.raises(ExecutionError) as exc:
+        package(Address("script-checked", target_name="checked"))
+    refused = str(wrapped_error(exc.value))
+    # At package time only the target's own files are known: agent.ps1 is the nearest.
+    for part in (
+        "The `hostprocess_image` target script-checked:checked would not run",
+        f"  [entrypoint-script] {message}\n      {nearest}\n",
+        "add 'entrypoint-script' to the target's `skip_checks`",
+    ):
+        assert part in refused, refused
+    assert package(Address("script", target_name="skipped")).artifacts
+
+    address = Address("script", target_name="skipped-test")
+    result = run_test(rule_runner, address)
+    assert result.exit_code == 1, result.stdout
+    cases = junit_cases(rule_runner, result, address)
+    # The test runs every check (its own `skip_checks` is empty); only the script is missing.
+    assert list(cases) == COMPAT_OUTCOMES
+    assert {name for name, failure in cases.items() if failure} == {
+        outcome_name("entrypoint-script")
+    }
+    assert cases[outcome_name("entrypoint-script")] == "\n".join(
+        [
+            f"script:skipped-test: {outcome_name('entrypoint-script')}",
+            f"expected: {CHECKS['entrypoint-script'].summary}",
+            f"the image holds: {message}",
+            # The finished image also holds the base layer's files beside agent.ps1.
+            f"{nearest}, C:\\cc0-legalcode.txt, C:\\License.txt",
+            on_a_node("entrypoint-script"),
+        ]
+    )
+    assert result.stdout.endswith(f"{len(CHECK_NAMES) - 1} passed, 1 failed\n"), result.stdout
 
 
 def define(rule_runner: RuleRunner, fields: str, image: str = ":good") -> Address:
