@@ -128,11 +128,21 @@ def test_unset_options_are_not_written() -> None:
         "pull",
         "--reference",
         "r.example/a@sha256:" + "ab" * 32,
+        "--out",
+        "o",
         "--architecture",
         "amd64",
+    )
+    # An image under test is pulled for any platform: no architecture, no flag.
+    for_test = PullCommand(reference="r.example/a@sha256:" + "ab" * 32, out="o")
+    assert for_test.to_argv() == (
+        "pull",
+        "--reference",
+        "r.example/a@sha256:" + "ab" * 32,
         "--out",
         "o",
     )
+    assert PROGRAM.parse(for_test.to_argv()) == for_test
 
 
 def test_defaults_match_the_command_line() -> None:
@@ -162,7 +172,7 @@ def test_pants_concurrency_becomes_a_thread_count() -> None:
             "--compression",
         ),
         (["layer", "--root", "r", "--out", "o", "--level", "high"], "--level"),
-        (["pull", "--reference", "r", "--out", "o"], "--architecture"),
+        (["pull", "--reference", "r", "--architecture", "amd64"], "--out"),
     ],
 )
 def test_bad_argv_is_a_usage_error(

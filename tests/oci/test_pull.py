@@ -271,6 +271,31 @@ def test_a_linux_image_is_refused(
     _one_line_error(capsys, str(reference), "Windows")
 
 
+def test_without_an_architecture_any_platform_is_pulled(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    anonymous_registry: RegistryServer,
+    client: RegistryClient,
+    repository: str,
+) -> None:
+    """An image under test: a Linux image is pulled (its test reports it), verified as ever."""
+    image = _push_hand_made(
+        tmp_path / "linux", client, repository, os_name="linux", architecture="arm64"
+    )
+    reference = _reference(anonymous_registry.host, repository, image.digest)
+    out = tmp_path / "pulled"
+    assert pull_base(client, reference, None, out).layers == 1
+    assert (out / "manifest.json").read_bytes() == image.manifest
+    assert (out / "config.json").read_bytes() == image.config
+    [layer] = image.layers
+    assert sha256_of((out / blob_path(layer.digest)).read_bytes()) == layer.digest
+
+    cli_out = tmp_path / "cli"
+    assert main(["pull", "--reference", str(reference), "--out", str(cli_out)]) == 0
+    assert capsys.readouterr().out.startswith(f"Pulled {reference}: 1 layers")
+    assert _files(cli_out) == _files(out)
+
+
 @pytest.mark.parametrize("pushed_for, pulled_for", [("amd64", "arm64"), ("arm64", "amd64")])
 def test_another_architecture_is_refused(
     tmp_path: Path,
@@ -388,6 +413,28 @@ def test_an_index_is_refused_naming_its_entries(
     # The message deliberately lists the entries on lines of their own, to pick from.
     assert captured.err.startswith(f"hostprocess-tool: error: {reference} is an image index")
     assert pushed.image.digest in captured.err and linux.digest in captured.err
+
+
+def test_an_index_to_test_is_refused_naming_its_entries(
+    tmp_path: Path,
+    anonymous_registry: RegistryServer,
+    client: RegistryClient,
+    repository: str,
+    pushed: BuiltImage,
+) -> None:
+    """Without an architecture (an image under test) the fix is to test one manifest."""
+    entries = [{"mediaType": OCI_MANIFEST, "digest": pushed.image.digest,
+                "size": len(pushed.image.manifest), "platform": {"os": "windows", "architecture": "amd64"}}]  # fmt: skip
+    index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    digest = _put_manifest(anonymous_registry.host, repository, OCI_INDEX, index)
+    reference = _reference(anonymous_registry.host, repository, digest)
+    with pytest.raises(BaseImageError) as raised:
+        pull_base(client, reference, None, tmp_path / "pulled")
+    assert str(raised.value) == (
+        f"{reference} is an image index (a manifest list), not a single image: test one manifest "
+        f"by its digest instead, one of:\n"
+        f"  {anonymous_registry.host}/{repository}@{pushed.image.digest} (windows/amd64)"
+    )
 
 
 def test_an_oci_manifest_without_the_optional_media_type_is_pulled(

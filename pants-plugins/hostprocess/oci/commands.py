@@ -130,12 +130,15 @@ class PullCommand(Command):
     digest (see `util_rules/tool.py`), so the sandboxed, cached process finds it."""
 
     name: ClassVar[str] = "pull"
-    help: ClassVar[str] = "pull a base image pinned by digest"
+    help: ClassVar[str] = "pull an image pinned by digest (a base, or an image to test)"
     metadata: ClassVar[tuple[str, ...]] = (MANIFEST_FILE, CONFIG_FILE)
 
     reference: str = schema.value("registry/repository@sha256:...")
-    architecture: str = schema.value("the architecture the image must be for")
     out: str = schema.value("output directory: blobs/sha256/<hex>, manifest.json, config.json")
+    architecture: str | None = schema.value(
+        "the architecture a base must be for (unset: any platform, for an image under test)",
+        default=None,
+    )
     insecure: bool = schema.switch("allow plain HTTP and unverified TLS")
     ca_cert: str | None = schema.value("a PEM bundle to trust besides the system's", default=None)
     deadlines: DeadlineOptions = schema.group(DeadlineOptions, optional=True)

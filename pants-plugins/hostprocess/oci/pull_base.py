@@ -1,8 +1,10 @@
-"""Fetch an external base image pinned by digest, verified blob by blob.
+"""Fetch an image pinned by digest, verified blob by blob: an external base, or an image
+that a `hostprocess_image_test` tests.
 
 The result is a directory holding the manifest and config bytes and every layer blob
-under `blobs/sha256/`, which the Pants rules cache by the pinned digest: once pulled, a
-base never touches the network again.
+under `blobs/sha256/`, which the Pants rules cache by the pinned digest: once pulled, an
+image never touches the network again. A base must be Windows for the image's architecture;
+an image under test is pulled whatever its platform, so that its test reports what is wrong.
 """
 
 from __future__ import annotations
@@ -33,16 +35,18 @@ class PulledImage:
 
 
 def pull_base(
-    client: RegistryClient, reference: Reference, architecture: str, out: Path
+    client: RegistryClient, reference: Reference, architecture: str | None, out: Path
 ) -> PulledImage:
-    """Write `reference`'s manifest, config and layers under `out`, checking it is Windows."""
+    """Write `reference`'s manifest, config and layers under `out`. With an `architecture`
+    (a base), the image must be Windows for it; without (an image under test), any platform
+    is pulled. An index is refused either way: the caller pins one of its manifests."""
     if not reference.digest:
         raise BaseImageError(f"{reference} is not pinned by digest")
     manifest = client.pull_manifest(reference.repository, reference.digest)
     parsed = json.loads(manifest)
     media_type = parsed.get("mediaType")
     if media_type in INDEX_MEDIA_TYPES or (media_type is None and "manifests" in parsed):
-        raise BaseImageError(_index_message(reference, manifest))
+        raise BaseImageError(_index_message(reference, manifest, for_base=architecture is not None))
     if manifest_family(parsed) is None:
         raise BaseImageError(f"{reference} is a {media_type!r}, not an image manifest")
     out.mkdir(parents=True, exist_ok=True)
@@ -53,7 +57,8 @@ def pull_base(
         reference.repository, config_descriptor["digest"], config_descriptor["size"], config_path
     )
     config = config_path.read_bytes()
-    _check_platform(reference, json.loads(config), architecture)
+    if architecture is not None:
+        _check_platform(reference, json.loads(config), architecture)
     image = image_from_manifest(manifest, config)
     for layer in image.layers:
         client.pull_blob(
@@ -75,7 +80,7 @@ def _check_platform(reference: Reference, config: dict, architecture: str) -> No
     check_windows_platform(config, architecture, explain)
 
 
-def _index_message(reference: Reference, index: bytes) -> str:
+def _index_message(reference: Reference, index: bytes, *, for_base: bool) -> str:
     """Name the image manifests inside an index, so the user can pin the right one."""
     entries = []
     for entry in json.loads(index).get("manifests", []):
@@ -88,7 +93,12 @@ def _index_message(reference: Reference, index: bytes) -> str:
         entries.append(
             f"  {reference.registry}/{reference.repository}@{entry.get('digest')} ({described or 'no platform'})"
         )
+    fix = (
+        "pin the digest of the Windows image manifest for your architecture instead"
+        if for_base
+        else "test one manifest by its digest instead, one of"
+    )
     return (
-        f"{reference} is an image index (a manifest list), not a single image: pin the digest of "
-        f"the Windows image manifest for your architecture instead:\n" + "\n".join(entries)
+        f"{reference} is an image index (a manifest list), not a single image: {fix}:\n"
+        + "\n".join(entries or ["  (the index lists no manifests)"])
     )

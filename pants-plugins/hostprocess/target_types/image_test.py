@@ -1,4 +1,5 @@
-"""The `hostprocess_image_test` target: assertions on a built `hostprocess_image`.
+"""The `hostprocess_image_test` target: assertions on a built `hostprocess_image`, or on an
+image in a registry pinned by digest.
 
 Values are validated here, when BUILD files are parsed: a path that is not a `C:\\` path,
 a regex that container-structure-test (Go's RE2) could not compile, or an unknown key is
@@ -29,7 +30,9 @@ from pants.util.strutil import help_text
 
 from hostprocess.compat.catalog import CHECK_NAMES
 from hostprocess.oci.image import ARCHITECTURES
+from hostprocess.oci.reference import Reference, name_without_tag
 from hostprocess.target_types.fields import SkipChecksField, invalid_field
+from hostprocess.target_types.image import is_external_reference
 
 ALIAS = "hostprocess_image_test"
 FILE_KEYS = ("exists", "type", "matches", "equals", "size")
@@ -47,14 +50,68 @@ class ImageField(StringField, AsyncFieldMixin):
     value: str
     help = help_text(
         """
-        The `hostprocess_image` to test, e.g. `":hello"` or `"//examples/node-agent"`. Its
-        docker archive (built as `package` would, and cached) is what the assertions read.
+        The image to test. The address of a `hostprocess_image`, e.g. `":hello"` or
+        `"//examples/node-agent"`: its docker archive (built as `package` would, and cached)
+        is what the assertions read. Or an image in a registry pinned by digest,
+        `registry/repository@sha256:<digest>` (e.g. an image someone else built): pulled as an
+        external `base` is (the same `[hostprocess].registries` options and credentials,
+        verified blob by blob, cached by digest) but whatever its platform, so that a Linux
+        image is reported by the `windows-image` check rather than refused. A manifest list
+        fails, listing its manifests: test one of them by its digest.
         """
     )
 
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value and is_external_reference(value):
+            check_pinned_reference(address, cls.alias, value)
+        return value
+
+
+def check_pinned_reference(address: Address, alias: str, value: str) -> Reference:
+    """A registry reference pinned by digest, or the error naming the target, field and fix."""
+    try:
+        reference = Reference.parse(value)
+    except ValueError as e:
+        raise invalid_field(
+            ALIAS,
+            address,
+            alias,
+            value,
+            f"{e}. Name a `hostprocess_image` target, or an image in a registry pinned by "
+            "digest, `registry/repository@sha256:<digest>`.",
+        ) from None
+    if reference.registry is None:
+        raise invalid_field(
+            ALIAS,
+            address,
+            alias,
+            value,
+            "an image in a registry is named with its registry host, "
+            f"`registry/{reference.repository}@sha256:<digest>` (e.g. `127.0.0.1:5000/...`).",
+        )
+    if reference.digest is None:
+        name = name_without_tag(value)
+        raise invalid_field(
+            ALIAS,
+            address,
+            alias,
+            value,
+            "an image from a registry must be pinned by digest, so that the test always reads "
+            f"the same bytes (and its result can be cached): `{name}@sha256:<digest>`. Find the "
+            f"digest with `skopeo inspect --format '{{{{.Digest}}}}' docker://{value}`.",
+        )
+    return reference
+
 
 class ImageTestDependenciesField(Dependencies):
-    help = "Other targets this test depends on. The `image` is added automatically."
+    help = help_text(
+        """
+        Other targets this test depends on. The `image`, when it names a `hostprocess_image`,
+        is added automatically.
+        """
+    )
 
 
 @dataclass(frozen=True)
@@ -323,8 +380,9 @@ class HostProcessImageTestTarget(Target):
     )
     help = help_text(
         """
-        Structure tests of a built `hostprocess_image`, run by `pants test`: files at `C:\\`
-        paths, config and manifest fields, and HostProcess rules, checked with
+        Structure tests of a built `hostprocess_image`, or of an image in a registry pinned by
+        digest, run by `pants test`: files at `C:\\` paths, config and manifest fields, and
+        HostProcess rules, checked with
         container-structure-test's `tar` driver (no daemon) and the plugin's own reader.
         Each test is one cached process keyed by the image's bytes and the test's definition.
         """
