@@ -40,6 +40,7 @@ from hostprocess.oci.windows.hive import empty_hive
 from hostprocess.oci.windows.layer import LayerFile, write_layer
 from hostprocess.oci.windows.paths import find_path_problems
 from hostprocess.structure_test.archive_reader import read_archive
+from oci.tar_members import write_tar
 from system_tools import run_tool, system_tool
 
 # --- Crafting layers and archives ------------------------------------------------------------
@@ -111,13 +112,7 @@ def docker_archive(directory: Path, layers: Sequence[bytes]) -> Path:
         ).encode(),
         **{f"blobs/sha256/{digest}": blob for digest, blob in blobs.items()},
     }
-    path = directory / "image.docker.tar"
-    with tarfile.open(path, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return write_tar(directory / "image.docker.tar", members)
 
 
 def _sha(data: bytes) -> str:

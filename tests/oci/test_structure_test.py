@@ -25,6 +25,7 @@ from hostprocess.structure_test.checks import (
     plan,
     relative_path,
 )
+from oci.tar_members import write_tar
 
 
 def own_outcomes(planned: Plan) -> list[Outcome]:
@@ -85,13 +86,7 @@ def archive(
         f"blobs/sha256/{manifest_hex}": manifest_bytes,
         **{f"blobs/sha256/{h}": b for h, b in blobs.items()},
     }
-    path = tmp_path / "image.docker.tar"
-    with tarfile.open(path, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return write_tar(tmp_path / "image.docker.tar", members)
 
 
 CONFIG: dict[str, Any] = {
