@@ -157,3 +157,20 @@ def test_a_failing_goal_fails_the_same_through_the_native_client(
     )
     assert result.returncode == 1, result.stdout
     assert "examples:no-such-target" in result.stdout, result.stdout
+
+
+def test_checkouts_with_the_same_pants_toml_each_get_their_own_pex_tool(tmp_path: Path) -> None:
+    """The versions kept per pants.toml name the pex tool inside one checkout: another
+    checkout of the same commit must not be pointed at it."""
+    for name in ("first", "second"):
+        repo = copy_repo(tmp_path / name)
+        version = subprocess.run(
+            ["./pants", "--no-pantsd", "--version"],
+            cwd=repo.root,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+        )
+        assert version.returncode == 0 and version.stdout.strip().endswith("2.17.1"), version
+        assert list((repo.root / ".pants-bootstrap").glob("pex-v*")), name
