@@ -16,9 +16,10 @@ binaries), then runs, side by side in one run:
             misses the local (and any remote) cache, while pantsd, its parsed targets and its
             file snapshots stay warm from an untimed run just before (same flags, an epoch of
             its own)
-  ours (c)  a warm no-op `./pants package` (the native client when pantsd is up, once
-            ./pants hands warm runs to it), and (c') the same with PANTS_NO_NATIVE_CLIENT=1
+  ours (c)  a warm no-op `./pants package` of the benchmark image (./pants hands it to Pants'
+            native client, pantsd being up), and (c') the same with PANTS_NO_NATIVE_CLIENT=1
             (Pants' Python client); median of 7 runs each
+  ours (d)  the same two no-ops for the README's `./pants package examples:hello`
 
 and prints wall time, ratio to the baseline, throughput, peak memory (max RSS), the output's
 size (the tree's layer blob, or the compressed stream for peers) and its ratio to gzip -6's.
@@ -62,7 +63,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 # Run directly rather than by Pants, so build-support/ (a source root) is not on the path.
 sys.path.insert(0, str(REPO / "build-support"))
-from repo_copy import copy_entries  # noqa: E402
+from repo_copy import PANTS_ENTRIES, copy_entries  # noqa: E402
 
 WORK = REPO / "benchmarks" / ".work"
 MIB = 1 << 20
@@ -264,7 +265,7 @@ def pants_checkout(checkout: Path, scale_files: list[int]) -> None:
     """A copy of the repo with an image target over bench/tree and each bench/scale<N>/tree
     (keeps this build root clean), and the workunit-recording backend under bench-plugins/.
     All is written before pantsd starts, so it never sees a half-written tree."""
-    copy_entries(REPO, checkout)
+    copy_entries(REPO, checkout, (*PANTS_ENTRIES, "examples"))
     (checkout / "bench/BUILD").write_text(image_build_file("tree/bin/tool0.exe", "bench"))
     for files in scale_files:
         directory = checkout / "bench" / f"scale{files}"
@@ -425,10 +426,29 @@ def main_rows(python: Path, tree: Path, half: Path, checkout: Path) -> tuple[Row
             name="ours (c') warm no-op, Python client (PANTS_NO_NATIVE_CLIENT=1)",
         )
     )
+    rows += hello_no_op_rows(checkout, epoch)
     report(baseline, rows)
-    print(f"(c) and (c'): median of {NO_OP_RUNS} runs each.")
+    print(f"(c), (c'), (d) and (d'): median of {NO_OP_RUNS} runs each.")
     report_workunits(timings, cold.seconds, "Where (b)'s time went (Pants' workunits)")
     return baseline, rows
+
+
+def hello_no_op_rows(checkout: Path, epoch: int) -> list[Row]:
+    """The README's own `./pants package examples:hello` as a warm no-op, through each client."""
+    examples = checkout / "examples"
+    package_row("warm-up", checkout, "examples:hello", epoch, examples)
+    clients: tuple[tuple[str, dict[str, str]], ...] = (
+        ("ours (d) warm no-op of examples:hello, ./pants (native client)", {}),
+        ("ours (d') warm no-op of examples:hello, Python client", {"PANTS_NO_NATIVE_CLIENT": "1"}),
+    )
+    rows = []
+    for label, env in clients:
+        runs = [
+            package_row("", checkout, "examples:hello", epoch, examples, extra_env=env)
+            for _ in range(NO_OP_RUNS)
+        ]
+        rows.append(replace(median_row(runs), name=label))
+    return rows
 
 
 def scale_rows(python: Path, checkout: Path, files: int) -> tuple[Row, list[Row]]:
