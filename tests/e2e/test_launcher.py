@@ -57,20 +57,27 @@ def checkout(
             pass
 
 
-def traced(checkout: Checkout, *args: str, env: dict[str, str] | None = None) -> Traced:
-    """`./pants args` under strace: its output and the programs it exec'd. Never a run that
-    starts pantsd: strace -f would follow the daemon and wait for it to exit."""
-    log = checkout.root / "execve.log"
-    result = subprocess.run(
-        [system_tool("strace"), "-f", "-qq", "-e", "trace=execve", "-o", str(log)]
-        + ["./pants", "--no-dynamic-ui", *args],
-        cwd=checkout.root,
+def launch(
+    root: Path, argv: list[str], env: dict[str, str] | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` (./pants, maybe under strace) in a checkout, with pantsd as configured."""
+    return subprocess.run(
+        argv,
+        cwd=root,
         env={**os.environ, **(env or {})},
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        timeout=300,
+        timeout=timeout,
     )
+
+
+def traced(checkout: Checkout, *args: str, env: dict[str, str] | None = None) -> Traced:
+    """`./pants args` under strace: its output and the programs it exec'd. Never a run that
+    starts pantsd: strace -f would follow the daemon and wait for it to exit."""
+    log = checkout.root / "execve.log"
+    strace = [system_tool("strace"), "-f", "-qq", "-e", "trace=execve", "-o", str(log)]
+    result = launch(checkout.root, strace + ["./pants", "--no-dynamic-ui", *args], env, 300)
     assert result.returncode == 0, f"./pants {' '.join(args)} failed:\n{result.stdout}"
     executed = [m.group(1) for line in log.read_text().splitlines() if (m := EXECVE.match(line))]
     return Traced(result.stdout, tuple(executed))
@@ -87,14 +94,8 @@ def published_digest(host: str) -> str:
 @pytest.fixture(scope="module")
 def warm(checkout: Checkout) -> Traced:
     """The first run starts pantsd (through the Python client); the second finds it up."""
-    subprocess.run(
-        ["./pants", "--no-dynamic-ui", "package", "examples:hello"],
-        cwd=checkout.root,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=900,
-    )
+    started = launch(checkout.root, ["./pants", "--no-dynamic-ui", "package", "examples:hello"])
+    assert started.returncode == 0, started.stdout
     return traced(checkout, "package", "examples:hello")
 
 
@@ -147,13 +148,8 @@ def test_pants_no_native_client_runs_the_python_client_only(
 def test_a_failing_goal_fails_the_same_through_the_native_client(
     warm: Traced, checkout: Checkout
 ) -> None:
-    result = subprocess.run(
-        ["./pants", "--no-dynamic-ui", "package", "examples:no-such-target"],
-        cwd=checkout.root,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        timeout=900,
+    result = launch(
+        checkout.root, ["./pants", "--no-dynamic-ui", "package", "examples:no-such-target"]
     )
     assert result.returncode == 1, result.stdout
     assert "examples:no-such-target" in result.stdout, result.stdout
@@ -164,13 +160,6 @@ def test_checkouts_with_the_same_pants_toml_each_get_their_own_pex_tool(tmp_path
     checkout of the same commit must not be pointed at it."""
     for name in ("first", "second"):
         repo = copy_repo(tmp_path / name)
-        version = subprocess.run(
-            ["./pants", "--no-pantsd", "--version"],
-            cwd=repo.root,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            timeout=900,
-        )
+        version = launch(repo.root, ["./pants", "--no-pantsd", "--version"])
         assert version.returncode == 0 and version.stdout.strip().endswith("2.17.1"), version
         assert list((repo.root / ".pants-bootstrap").glob("pex-v*")), name
