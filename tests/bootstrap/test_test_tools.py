@@ -21,7 +21,20 @@ import tomli
 
 from pinned_versions import read_pinned_versions
 
-BASIC_COMMANDS = ("bash", "dirname", "mkdir", "flock", "cut", "tr", "tail", "cat", "chmod", "touch")
+BASIC_COMMANDS = (
+    "bash",
+    "dirname",
+    "mkdir",
+    "flock",
+    "cut",
+    "tr",
+    "tail",
+    "cat",
+    "chmod",
+    "touch",
+    "sha256sum",
+    "mv",
+)
 TOOLS = "tool-alpha  pkg-one\n# a comment\n\ntool-beta   pkg-one\ntool-gamma  pkg-two\n"
 FAKE_APT_GET = """#!/bin/bash
 echo "$*" >> "{log}"
@@ -159,3 +172,18 @@ def test_a_file_entry_is_missing_until_the_file_exists(build_root: BuildRoot) ->
     present = build_root.pants("test", "::", uid=1000)
     assert present.returncode == 0, present.stderr
     assert build_root.apt_calls() == [] and present.stdout == "pants ran: test ::\n"
+
+
+def test_a_warm_run_starts_no_python_before_pants(build_root: BuildRoot) -> None:
+    """The versions read from pants.toml are kept for this checkout: with them kept, ./pants
+    needs no Python of its own (here: none on PATH at all)."""
+    assert build_root.pants("package", "examples:hello").returncode == 0
+    (build_root.bin / "python3.9").unlink()
+    again = build_root.pants("package", "examples:hello")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "pants ran: package examples:hello\n"
+    (build_root.root / "pants.toml").write_text(
+        (build_root.root / "pants.toml").read_text() + "\n# changed\n"
+    )
+    changed = build_root.pants("package", "examples:hello")
+    assert changed.returncode != 0 and "CPython 3.9" in changed.stderr, changed.stderr
