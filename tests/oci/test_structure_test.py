@@ -17,14 +17,7 @@ import zstandard
 
 from hostprocess.compat.catalog import CHECKS
 from hostprocess.structure_test.archive_reader import read_archive
-from hostprocess.structure_test.checks import (
-    Outcome,
-    Plan,
-    junit_xml,
-    nearest_paths,
-    plan,
-    relative_path,
-)
+from hostprocess.structure_test.checks import Outcome, Plan, junit_xml, plan, relative_path
 from oci.tar_members import write_tar
 
 
@@ -156,8 +149,8 @@ def test_paths_are_translated_in_the_case_the_image_holds(image_path: Path) -> N
 
 def test_nearest_paths_prefer_similar_names_then_the_closest_parent(image_path: Path) -> None:
     image = read_archive(image_path)
-    assert nearest_paths(image, "bin/agent.ex") == ("C:\\BIN\\Agent.EXE",)
-    assert nearest_paths(image, "BIN/zzz") == (
+    assert image.paths.nearest("bin/agent.ex", directories=True) == ("C:\\BIN\\Agent.EXE",)
+    assert image.paths.nearest("BIN/zzz", directories=True) == (
         "C:\\bin",
         "C:\\BIN\\Agent.EXE",
     )  # a similar name, then the parent's contents

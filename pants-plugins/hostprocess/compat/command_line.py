@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from hostprocess.compat.catalog import Finding
-from hostprocess.compat.image_files import ImageFiles, windows_path
+from hostprocess.compat.image_files import ImageFiles
+from hostprocess.oci.windows.paths import windows_path
 
 MOUNT_POINT_VARIABLES = ("%container_sandbox_mount_point%", "$env:container_sandbox_mount_point")
 # Win32 tries these extensions, in this order, for a program named without one (PATHEXT).

@@ -7,12 +7,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Iterable, Mapping
 
+from hostprocess.oci.windows.paths import windows_path
+
 MAX_NEAREST = 8
-
-
-def windows_path(relative: str) -> str:
-    """`a/b.txt` -> `C:\\a\\b.txt`."""
-    return "C:\\" + relative.replace("/", "\\")
 
 
 @dataclass(frozen=True)
@@ -40,17 +37,21 @@ class ImageFiles:
         key = relative.lower()
         return key in self.files or key in self.directories
 
-    def nearest(self, relative: str) -> tuple[str, ...]:
-        """Files with similar paths, then those beside the missing one, as `C:\\` paths."""
+    def nearest(self, relative: str, *, directories: bool = False) -> tuple[str, ...]:
+        """Paths with names like a missing one's anywhere, then the contents of its closest
+        existing directory, as `C:\\` paths: files, and directories too if asked."""
+        pool = {**self.files, **self.directories} if directories else dict(self.files)
         wanted = relative.lower()
-        similar = difflib.get_close_matches(wanted, list(self.files), n=MAX_NEAREST, cutoff=0.6)
-        parent = str(PurePosixPath(wanted).parent)
-        prefix = "" if parent == "." else f"{parent}/"
+        similar = difflib.get_close_matches(wanted, list(pool), n=MAX_NEAREST, cutoff=0.6)
+        parent = PurePosixPath(wanted).parent
+        while str(parent) != "." and str(parent) not in self.directories:
+            parent = parent.parent
+        prefix = "" if str(parent) == "." else f"{parent}/"
         siblings = sorted(
-            key for key in self.files if key.startswith(prefix) and "/" not in key[len(prefix) :]
+            key for key in pool if key.startswith(prefix) and "/" not in key[len(prefix) :]
         )
         keys = list(dict.fromkeys([*similar, *siblings]))[:MAX_NEAREST]
-        return tuple(windows_path(self.files[key]) for key in keys)
+        return tuple(windows_path(pool[key]) for key in keys)
 
     def nearest_note(self, relative: str) -> str:
         return f"nearest files the image holds: {', '.join(self.nearest(relative)) or '(none)'}"

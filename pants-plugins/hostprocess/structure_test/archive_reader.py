@@ -14,10 +14,12 @@ import hashlib
 import json
 import tarfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Collection, Iterator, Sequence, cast
+from typing import IO, Any, Collection, Sequence, cast
 
 from hostprocess.compat.hives import HIVE_PREFIX_BYTES, hive_name
+from hostprocess.compat.image_files import ImageFiles
 from hostprocess.compat.layers import LayerEntry, LayerListing, normalise_name
 
 FILES_PREFIX = "Files/"
@@ -51,6 +53,12 @@ class ArchivedImage:
 
     def find(self, path: str) -> ImageFile | None:
         return self.files.get(path.lower())
+
+    @cached_property
+    def paths(self) -> ImageFiles:
+        """The stacked files and directories, as the compatibility checks compare them."""
+        files = [f.path for f in self.files.values() if not f.is_dir]
+        return ImageFiles.of(files, [f.path for f in self.files.values() if f.is_dir])
 
 
 def read_archive(archive: Path, hash_paths: Collection[str] = ()) -> ArchivedImage:
@@ -247,9 +255,3 @@ def _sha256(stream: IO[bytes] | None) -> str:
 def sha256_file(path: Path) -> str:
     with path.open("rb") as stream:
         return _sha256(stream)
-
-
-def iter_env(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    for item in (config.get("config") or {}).get("Env") or ():
-        key, _, value = str(item).partition("=")
-        yield key, value

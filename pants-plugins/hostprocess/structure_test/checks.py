@@ -12,27 +12,20 @@ image holds, so a failure can be fixed without unpacking the image.
 
 from __future__ import annotations
 
-import difflib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from hostprocess.compat.catalog import CHECKS
-from hostprocess.compat.image_files import ImageFiles
+from hostprocess.compat.runtime import env
 from hostprocess.compat.suite import ImageFacts, caveats, run_checks
 from hostprocess.oci.windows.paths import windows_path
-from hostprocess.structure_test.archive_reader import (
-    ArchivedImage,
-    ImageFile,
-    iter_env,
-    sha256_file,
-)
+from hostprocess.structure_test.archive_reader import ArchivedImage, ImageFile, sha256_file
 
 CST = "container-structure-test"
 OURS = "hostprocess"
 CST_SCHEMA = "2.0.0"
-MAX_NEAREST = 8
 
 
 @dataclass(frozen=True)
@@ -96,22 +89,6 @@ def _describe(found: ImageFile | None) -> str:
     return f"a file of {found.size} bytes at {windows_path(found.path)}"
 
 
-def nearest_paths(image: ArchivedImage, relative: str) -> tuple[str, ...]:
-    """Paths that exist near a missing one: similar names anywhere, then its closest parent's
-    contents."""
-    wanted = relative.lower()
-    similar = difflib.get_close_matches(wanted, list(image.files), n=MAX_NEAREST, cutoff=0.6)
-    parent = PurePosixPath(wanted).parent
-    while str(parent) not in (".", "") and str(parent) not in image.files:
-        parent = parent.parent
-    prefix = "" if str(parent) == "." else f"{parent}/"
-    siblings = sorted(
-        k for k in image.files if k.startswith(prefix) and "/" not in k[len(prefix) :] and k
-    )
-    keys = list(dict.fromkeys([*similar, *siblings]))[:MAX_NEAREST]
-    return tuple(windows_path(image.files[k].path) for k in keys)
-
-
 def _cst_path(image: ArchivedImage, relative: str) -> str:
     found = image.find(relative)
     return "/Files/" + (found.path if found else relative)
@@ -138,7 +115,9 @@ def plan_file(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> None
     nearest = (
         ()
         if found
-        else (f"nearest existing paths: {', '.join(nearest_paths(image, relative)) or '(none)'}",)
+        else (
+            f"nearest existing paths: {', '.join(image.paths.nearest(relative, directories=True)) or '(none)'}",
+        )
     )
     cst_path = _cst_path(image, relative)
     exists = spec.get("exists", True)
@@ -202,7 +181,7 @@ def plan_file(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> None
 
 def _env(image: ArchivedImage) -> dict[str, tuple[str, str]]:
     """Lower-cased name -> (name, value): Windows environment names ignore case."""
-    return {key.lower(): (key, value) for key, value in iter_env(image.config)}
+    return {key.lower(): (key, value) for key, value in env(image.config)}
 
 
 def _show(value: Any) -> str:
@@ -285,11 +264,9 @@ def plan_metadata(image: ArchivedImage, spec: Mapping[str, Any], plan: Plan) -> 
 
 
 def _facts(image: ArchivedImage) -> ImageFacts:
-    files = [f.path for f in image.files.values() if not f.is_dir]
-    directories = [f.path for f in image.files.values() if f.is_dir]
     return ImageFacts(
         image.config,
-        ImageFiles.of(files, directories),
+        image.paths,
         image.index,
         image.manifest,
         image.layers,

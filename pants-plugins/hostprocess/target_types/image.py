@@ -79,17 +79,18 @@ class BaseImageField(StringField, AsyncFieldMixin):
     def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value and is_external_reference(value) and "@sha256:" not in value:
-            name = name_without_tag(value)
-            raise invalid_field(
-                ALIAS,
-                address,
-                cls.alias,
-                value,
-                "an external base must be pinned by digest, so that every build uses the same "
-                f"bytes: `{name}@sha256:<digest>`. Find the digest with "
-                f"`skopeo inspect --format '{{{{.Digest}}}}' docker://{value}`.",
-            )
+            fix = pin_by_digest(value, "an external base", "every build uses the same bytes")
+            raise invalid_field(ALIAS, address, cls.alias, value, fix)
         return value
+
+
+def pin_by_digest(value: str, subject: str, why: str) -> str:
+    """The fix for a registry reference without a digest: its pinned form, and how to find it."""
+    return (
+        f"{subject} must be pinned by digest, so that {why}: "
+        f"`{name_without_tag(value)}@sha256:<digest>`. Find the digest with "
+        f"`skopeo inspect --format '{{{{.Digest}}}}' docker://{value}`."
+    )
 
 
 def is_external_reference(value: str) -> bool:

@@ -30,9 +30,9 @@ from pants.util.strutil import help_text
 
 from hostprocess.compat.catalog import CHECK_NAMES
 from hostprocess.oci.image import ARCHITECTURES
-from hostprocess.oci.reference import Reference, name_without_tag
+from hostprocess.oci.reference import Reference
 from hostprocess.target_types.fields import SkipChecksField, invalid_field
-from hostprocess.target_types.image import is_external_reference
+from hostprocess.target_types.image import is_external_reference, pin_by_digest
 
 ALIAS = "hostprocess_image_test"
 FILE_KEYS = ("exists", "type", "matches", "equals", "size")
@@ -92,16 +92,9 @@ def check_pinned_reference(address: Address, alias: str, value: str) -> Referenc
             f"`registry/{reference.repository}@sha256:<digest>` (e.g. `127.0.0.1:5000/...`).",
         )
     if reference.digest is None:
-        name = name_without_tag(value)
-        raise invalid_field(
-            ALIAS,
-            address,
-            alias,
-            value,
-            "an image from a registry must be pinned by digest, so that the test always reads "
-            f"the same bytes (and its result can be cached): `{name}@sha256:<digest>`. Find the "
-            f"digest with `skopeo inspect --format '{{{{.Digest}}}}' docker://{value}`.",
-        )
+        why = "the test always reads the same bytes (and its result can be cached)"
+        fix = pin_by_digest(value, "an image from a registry", why)
+        raise invalid_field(ALIAS, address, alias, value, fix)
     return reference
 
 
