@@ -30,13 +30,18 @@ After the table, where (b)'s time went, from Pants' own data: (b) runs with --st
 with benchmarks/workunit_timings.py (a streaming workunit handler, loaded in the benchmark's
 checkout from pantsd's start) recording its workunits; it prints the split between Pants
 (client, options, targets, writing dist/), materialising the layer processes' sandboxes,
-the tool running (the local_process_total_time_run_ms counter) and capturing outputs, then
+running them and capturing their outputs (the local_process_total_time_run_ms counter), and
+within that the files layer's tool itself (its process's lifetime, polled in /proc), then
 the longest workunits and the non-zero counters.
+
+  ours (e)  the same tree as two layers (`bench:layered`: the large binaries, then the 2,000
+            scripts), packaged once; then, 7 times, one script changed and the image packaged
+            again: the median, how many processes ran, and where its time went
 
 Then the scale rows: trees of 2,000 and 100,000 small files (a node_modules-sized layer,
 1-6 KB each, deterministic content), each timed for tar | gzip -6, the writer alone, the
-first `./pants package` of the tree (pantsd also parses one target per file and snapshots
-them) and a cold one as (b), with time per file (us/file) and the ratio to gzip -6 over the
+first `./pants package` of the tree (a `hostprocess_files` target: pantsd snapshots the
+tree, with one target however many files) and a cold one as (b), with time per file (us/file) and the ratio to gzip -6 over the
 same tree, so that growth with the file count can be read off, and each cold run's split.
 --skip-scale leaves them out.
 
@@ -55,6 +60,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,9 +79,14 @@ NO_OP_RUNS = 7
 CORES = os.cpu_count() or 1
 # The benchmark checkout loads benchmarks/workunit_timings.py from here, from pantsd's start.
 TIMINGS_PLUGIN = "workunit_timings"
+# pantsd needs more than its default 4 GiB to hold a snapshot of 100,000 files (it reaches
+# 4.2 GiB on `./pants filedeps` of that one target alone, and then restarts); the README says
+# so for trees this large.
+PANTSD_MEMORY = "8GiB"
 PANTS_ENV = {
     "PANTS_PYTHONPATH": f"+['{WORK / 'checkout' / 'bench-plugins'}']",
     "PANTS_BACKEND_PACKAGES": f"+['{TIMINGS_PLUGIN}']",
+    "PANTS_PANTSD_MAX_MEMORY_USAGE": PANTSD_MEMORY,
 }
 
 
@@ -138,6 +149,53 @@ def tree_bytes(root: Path) -> int:
 
 
 # --- measuring -----------------------------------------------------------------------------
+
+
+class ToolWatch:
+    """How long the files layer's tool process itself ran during a `./pants` run, from /proc
+    polled every few milliseconds (its argv has `layer --root`), so that the process's time
+    in Pants splits into the tool and the engine's own work around it (materialising the
+    sandbox before, capturing the outputs into the store after)."""
+
+    POLL_SECONDS = 0.005
+    ARGV = b"\0layer\0--root\0"
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[float, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> "ToolWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.POLL_SECONDS):
+            now = time.perf_counter()
+            for pid in self._tool_pids():
+                first, _ = self._seen.get(pid, (now, now))
+                self._seen[pid] = (first, now)
+
+    def _tool_pids(self) -> list[int]:
+        pids = []
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    argv = Path(entry.path, "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if self.ARGV in argv:
+                    pids.append(int(entry.name))
+        return pids
+
+    @property
+    def seconds(self) -> float:
+        """The longest-lived tool process (the pex's shim execs Python, so one pid)."""
+        return max((last - first for first, last in self._seen.values()), default=0.0)
 
 
 def measure(command: str, cwd: Path, log: Path, env: dict[str, str] | None = None) -> Row:
@@ -222,17 +280,21 @@ def package_row(
     timings: Path | None = None, extra_env: dict[str, str] | None = None,
 ) -> Row:  # fmt: skip
     """One `./pants package` in the benchmark checkout; with `timings`, it also records its
-    workunits there and logs its --stats-log counters (into `timings` with .log). The
-    untimed run before a cold one passes the same flags, so that the cold run's options are
-    the ones pantsd already has."""
+    workunits there, logs its --stats-log counters (into `timings` with .log) and how long
+    the tool process itself ran (into `timings` with .tool). The untimed run before a cold
+    one passes the same flags, so that the cold run's options are the ones pantsd already
+    has."""
     flags = f" --stats-log --workunit-timings-out={timings}" if timings else ""
     log = timings.with_suffix(".log") if timings else WORK / "logs" / "package.log"
-    row = measure(
-        f"./pants{flags} package {target}",
-        checkout,
-        log,
-        {**PANTS_ENV, "SOURCE_DATE_EPOCH": str(epoch), **(extra_env or {})},
-    )
+    with ToolWatch() as tool:
+        row = measure(
+            f"./pants{flags} package {target}",
+            checkout,
+            log,
+            {**PANTS_ENV, "SOURCE_DATE_EPOCH": str(epoch), **(extra_env or {})},
+        )
+    if timings:
+        timings.with_suffix(".tool").write_text(f"{tool.seconds}\n")
     size = layer_blob_size(checkout, target.split(":")[-1])
     return replace(row, name=name, input_bytes=tree_bytes(tree), output_bytes=size, files=files)
 
@@ -254,11 +316,24 @@ def tool_python() -> Path:
     return python
 
 
-def image_build_file(entrypoint: str, name: str) -> str:
+def image_build_file(entrypoint: str, name: str, files_target: str = "files") -> str:
     return (
-        'files(name="tree", sources=["tree/**/*"])\n'
+        f'{files_target}(name="tree", sources=["tree/**/*"])\n'
         f'hostprocess_image(name="{name}", dependencies=[":tree"], entrypoint=["{entrypoint}"])\n'
     )
+
+
+# The same tree in two layers, as a user would split it: the large binaries, then the scripts
+# (the smallest layer, which (e) changes).
+LAYERED_BUILD_FILE = """
+files(name="binaries", sources=["tree/bin/*"])
+files(name="scripts", sources=["tree/scripts/**/*"])
+hostprocess_image(
+    name="layered", layers=[":binaries"], dependencies=[":scripts"],
+    entrypoint=["tree/bin/tool0.exe"],
+)
+"""
+CHANGED_SCRIPT = "tree/scripts/dir00/file0000.ps1"
 
 
 def pants_checkout(checkout: Path, scale_files: list[int]) -> None:
@@ -266,11 +341,13 @@ def pants_checkout(checkout: Path, scale_files: list[int]) -> None:
     (keeps this build root clean), and the workunit-recording backend under bench-plugins/.
     All is written before pantsd starts, so it never sees a half-written tree."""
     copy_entries(REPO, checkout, (*PANTS_ENTRIES, "examples"))
-    (checkout / "bench/BUILD").write_text(image_build_file("tree/bin/tool0.exe", "bench"))
+    build_file = image_build_file("tree/bin/tool0.exe", "bench") + LAYERED_BUILD_FILE
+    (checkout / "bench/BUILD").write_text(build_file)
     for files in scale_files:
         directory = checkout / "bench" / f"scale{files}"
         make_small_file_tree(directory / "tree", files)
-        (directory / "BUILD").write_text(image_build_file("tree/bin/node.exe", f"scale{files}"))
+        build_file = image_build_file("tree/bin/node.exe", f"scale{files}", "hostprocess_files")
+        (directory / "BUILD").write_text(build_file)
     plugin = checkout / "bench-plugins" / TIMINGS_PLUGIN
     plugin.mkdir(parents=True)
     (plugin / "__init__.py").write_text("")
@@ -324,8 +401,8 @@ def report(baseline: Row, rows: list[Row]) -> None:
 def report_scale(groups: list[tuple[Row, list[Row]]]) -> None:
     """Per tree: its gzip -6 baseline, then the rows over the same tree."""
     print(
-        f"\nScale: trees of small files only (a few KB each); {CORES} cores. 'vs gzip -6' is "
-        "time (and output size) over the same tree."
+        f"\nScale: trees of small files only (a few KB each); {CORES} cores; pantsd allowed "
+        f"{PANTSD_MEMORY}. 'vs gzip -6' is time (and output size) over the same tree."
     )
     print(
         f"{'step':<88} {'files':>7} {'seconds':>8} {'us/file':>8} {'vs gzip -6':>10} "
@@ -367,6 +444,7 @@ def report_workunits(timings: Path, wall: float, title: str, top: int = 12) -> N
         r["seconds"] for r in records if r["name"] == "setup_sandbox" and set(r["parent_ids"]) & spans
     )  # fmt: skip
     running = counters.get("local_process_total_time_run_ms", 0) / 1000
+    tool = float(timings.with_suffix(".tool").read_text())
     print(f"\n{title}: wall time {wall:.2f} s ({len(records)} workunits at debug level)")
     steps = [
         ("outside the `package` goal rule (client, options, session)", wall - goal),
@@ -374,8 +452,9 @@ def report_workunits(timings: Path, wall: float, title: str, top: int = 12) -> N
         ("building the image (build_hostprocess_image)", image),
         (f"  layer processes, {len(spans)} in parallel, summed (run_local_process)", processes),
         ("    materialising their sandboxes (setup_sandbox)", sandboxes),
-        ("    the tool running (stats: local_process_total_time_run_ms)", running),
-        ("    the rest: capturing outputs into the store, cache writes", processes - sandboxes - running),
+        ("    running and capturing (stats: local_process_total_time_run_ms)", running),
+        ("      the files layer's tool itself (its process, seen in /proc)", tool),
+        ("      the rest: Pants capturing outputs into its store, other layers", running - tool),
     ]  # fmt: skip
     for label, seconds in steps:
         print(f"  {label:<70} {seconds:>8.2f} s {100 * seconds / wall:>5.0f}%")
@@ -427,10 +506,49 @@ def main_rows(python: Path, tree: Path, half: Path, checkout: Path) -> tuple[Row
         )
     )
     rows += hello_no_op_rows(checkout, epoch)
+    changes = WORK / "logs" / "one-file-workunits.json"
+    one_file, processes = one_file_change_row(checkout, epoch, changes)
+    rows.append(one_file)
     report(baseline, rows)
-    print(f"(c), (c'), (d) and (d'): median of {NO_OP_RUNS} runs each.")
+    print(
+        f"(c), (c'), (d) and (d'): median of {NO_OP_RUNS} runs each. (e): median of "
+        f"{NO_OP_RUNS}; every run ran {processes} and rewrote dist/ (its output is the image's "
+        "whole layout)."
+    )
     report_workunits(timings, cold.seconds, "Where (b)'s time went (Pants' workunits)")
+    report_workunits(changes, one_file.seconds, "Where (e)'s time went (its median run)", 6)
     return baseline, rows
+
+
+def one_file_change_row(checkout: Path, epoch: int, timings: Path) -> tuple[Row, str]:
+    """(e): `bench:layered` (the tree as two layers) packaged once, untimed; then, NO_OP_RUNS
+    times, one line appended to one script and the image packaged again. Returns the median
+    run (whose workunits are left in `timings`) and how many processes the runs ran, from
+    their --stats-log counters (1 when only the changed layer is rebuilt)."""
+    tree = checkout / "bench" / "tree"
+    package_row("warm-up", checkout, "bench:layered", epoch, tree)
+    runs: list[tuple[Row, Path]] = []
+    for run in range(NO_OP_RUNS):
+        with open(checkout / "bench" / CHANGED_SCRIPT, "a") as script:
+            script.write(f"# change {run}\n")
+        run_timings = timings.with_name(f"{timings.stem}-{run}.json")
+        runs.append(
+            (
+                package_row("", checkout, "bench:layered", epoch, tree, timings=run_timings),
+                run_timings,
+            )
+        )
+    counts = {
+        stats_counters(t.with_suffix(".log")).get("local_execution_requests", 0) for _, t in runs
+    }
+    row, median_timings = sorted(runs, key=lambda run: run[0].seconds)[len(runs) // 2]
+    for suffix in (".json", ".log", ".tool"):
+        shutil.copy(median_timings.with_suffix(suffix), timings.with_suffix(suffix))
+    label = "ours (e) one script changed in bench:layered's smallest layer (2,000 files)"
+    processes = " or ".join(
+        f"{count} process{'es' if count != 1 else ''}" for count in sorted(counts)
+    )
+    return replace(row, name=label, input_bytes=0, output_bytes=None), processes
 
 
 def hello_no_op_rows(checkout: Path, epoch: int) -> list[Row]:
@@ -461,7 +579,7 @@ def scale_rows(python: Path, checkout: Path, files: int) -> tuple[Row, list[Row]
     writer = writer_row(f"ours: layer writer, {files} files", python, tree, files)
     timings = WORK / "logs" / f"{name}-workunits.json"
     first = package_row(
-        f"ours: first ./pants package of the tree (pantsd parses {files} targets, snapshots)",
+        "ours: first ./pants package of the tree (pantsd snapshots it: one hostprocess_files)",
         checkout, target, fresh_epoch(), tree, files, timings=timings,
     )  # fmt: skip
     epoch = fresh_epoch()

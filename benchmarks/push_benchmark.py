@@ -12,8 +12,12 @@ temporary directory), and runs, side by side in one run:
                    `git archive` to the working directory), in the same interpreter
   (b)  skopeo:     skopeo copy --dest-tls-verify=false oci:<layout>:t
                    docker://127.0.0.1:PORT/bench/skopeo:t
-  (c)  our push again, (c') the baseline's push again: republishes, which must upload nothing
+  (c)  our push again, (c') the baseline's push again: republishes, which must upload nothing;
+       also the push's own network time (printed by the push, without Python's start)
   (d)  skopeo copy again, for comparison
+  (e)  after one script of the last part changes (a new layout, written untimed): our push
+       to the registry of (c), which must upload only that part's layer and the config, and
+  (f)  skopeo copy of the same to its registry of (d)
 
 Each step runs --repeat times and the median is reported. Every fresh push goes to a registry
 just started with empty storage on a new port, so none finds a blob to skip or (skopeo,
@@ -21,7 +25,8 @@ through its blob-info cache) to mount from another repository; who goes first ro
 layout's blobs are read once beforehand so that all start from the page cache. It prints
 wall time, the ratio to skopeo, throughput and peak memory (max RSS) of each, the ratio of
 our push to the baseline's, checks that the pushes left the layout's manifest digest in the
-registry and that every republish uploaded nothing, and stops every registry it started.
+registry, that every republish uploaded nothing and that (e) uploaded only the changed layer
+and the config, and stops every registry it started.
 
 Usage: python3 benchmarks/push_benchmark.py [--size-mib 400] [--layers 2] [--repeat 3]
            [--baseline-ref REV] [--python PY] [--keep]
@@ -44,12 +49,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 TAG = "t"
+CHANGED_TAG = "changed"  # (e) and (f) push the layout with one script changed under this tag
 SMALL_FILES_PER_PART = 500
 LARGE_FILES_PER_PART = 2
 STARTUP_SECONDS = 20
@@ -123,6 +129,12 @@ def write_layout(tree: Path, layout: Path) -> None:
                         history=history)  # fmt: skip
     for rel, data in layout_files(image, [TAG]).items():
         (layout / rel).write_bytes(data)
+
+
+def change_one_script(tree: Path, parts: int) -> None:
+    """One line more in one script of the last part: only that part's layer changes."""
+    with open(tree / f"part{parts - 1}/scripts/dir00/file0000.ps1", "a") as script:
+        script.write("# changed\n")
 
 
 def tool_python() -> Path:
@@ -230,10 +242,10 @@ def measure(
     return Measurement(name, seconds, int(rss_file.read_text().split()[-1]) / 1024, result.stdout)
 
 
-def served_digest(host: str, repository: str) -> str:
+def served_digest(host: str, repository: str, tag: str = TAG) -> str:
     argv = ["skopeo", "inspect", "--tls-verify=false", "--no-creds"]
     result = subprocess.run(
-        [*argv, f"docker://{host}/{repository}:{TAG}"], capture_output=True, text=True, check=True
+        [*argv, f"docker://{host}/{repository}:{tag}"], capture_output=True, text=True, check=True
     )
     return json.loads(result.stdout)["Digest"]
 
@@ -244,7 +256,7 @@ def median(runs: list[Measurement], name: str) -> Measurement:
     return Measurement(name, middle.seconds, middle.max_rss_mib, middle.output)
 
 
-PushFunction = Callable[[str, str], Measurement]  # (registry host, repository)
+PushFunction = Callable[..., Measurement]  # (registry host, repository, tag=TAG)
 
 
 @dataclass(frozen=True)
@@ -273,18 +285,18 @@ def export_baseline(ref: str, work: Path) -> Path:
 
 
 def our_push(python: Path, plugins: Path, layout: Path, work: Path, name: str) -> PushFunction:
-    def push(host: str, repository: str) -> Measurement:
+    def push(host: str, repository: str, tag: str = TAG) -> Measurement:
         argv = [str(python), "-m", "hostprocess.oci.cli", "push", "--layout", str(layout)]
-        argv += ["--registry", host, "--repository", repository, "--tag", TAG]
+        argv += ["--registry", host, "--repository", repository, "--tag", tag]
         return measure(name, argv, work, {"PYTHONPATH": str(plugins)})
 
     return push
 
 
 def skopeo_push(layout: Path, work: Path) -> PushFunction:
-    def push(host: str, repository: str) -> Measurement:
+    def push(host: str, repository: str, tag: str = TAG) -> Measurement:
         argv = ["skopeo", "copy", "--retry-times", "0", "--dest-tls-verify=false"]
-        argv += ["--dest-no-creds", f"oci:{layout}:{TAG}", f"docker://{host}/{repository}:{TAG}"]
+        argv += ["--dest-no-creds", f"oci:{layout}:{TAG}", f"docker://{host}/{repository}:{tag}"]
         return measure("skopeo", argv, work)
 
     return push
@@ -336,6 +348,11 @@ def check(
         print(f"{step} uploaded all {image_bytes} bytes every time: {_yes(whole)}")
         nothing = all("Nothing to upload: all" in r.output for r in again[contender.key])
         print(f"{again_step} said 'Nothing to upload' every time: {_yes(nothing)}")
+        took = sorted(push_seconds(r.output) for r in again[contender.key])
+        print(
+            f"{again_step}'s network work (the push's own time, as it prints it, without "
+            f"Python's start), median: {took[len(took) // 2]:.3f} s"
+        )
         ok &= whole and nothing
     for contender in contenders:
         host = first_hosts[contender.key]
@@ -343,6 +360,25 @@ def check(
         ok &= served == digest
         verdict = "the layout's manifest" if served == digest else f"NOT the layout's {digest}"
         print(f"{host}/bench/{contender.key}:{TAG} serves {served}: {verdict}")
+    return ok
+
+
+def push_seconds(output: str) -> float:
+    """The time our push prints at the end of its summary line."""
+    match = re.search(r"; (\d+\.\d+) s\.$", output, re.MULTILINE)
+    if not match:
+        sys.exit(f"no time in our push's output:\n{output}")
+    return float(match.group(1))
+
+
+def check_changed(
+    ours: Measurement, changed_blobs: list[tuple[str, int]], blobs: list[tuple[str, int]]
+) -> bool:
+    """(e) uploaded exactly the blobs the changed layout has and the first one had not."""
+    new = [size for blob in changed_blobs if blob not in blobs for _, size in [blob]]
+    expected = f"Uploaded {len(new)} blobs ({sum(new)} bytes)"
+    ok = expected in ours.output
+    print(f"(e) uploaded only the changed layer and the config ({expected}): {_yes(ok)}")
     return ok
 
 
@@ -437,16 +473,42 @@ def main() -> int:
             c.key: [c.push(first_hosts[c.key], f"bench/{c.key}") for _ in range(args.repeat)]
             for c in contenders
         }
+        changed = work / "layout-changed"
+        change_one_script(tree, args.layers)
+        subprocess.run(
+            [str(python), __file__, "--write-layout", str(tree), str(changed)],
+            env={**os.environ, **tool_env},
+            check=True,
+        )
+        changed_digest, changed_blobs = layout_blobs(changed)
+        ours_changed = our_push(python, REPO / "pants-plugins", changed, work, "ours")(
+            first_hosts["ours"], "bench/ours", CHANGED_TAG
+        )
+        skopeo_changed = skopeo_push(changed, work)(
+            first_hosts["skopeo"], "bench/skopeo", CHANGED_TAG
+        )
         fresh_rows = {c.key: median(fresh[c.key], c.fresh_row) for c in contenders}
         rows = [(fresh_rows[c.key], True) for c in contenders]
         rows += [(median(again[c.key], c.again_row), False) for c in contenders]
+        rows += [
+            (replace(ours_changed, name="(e) our push, one script changed (1 run)"), False),
+            (replace(skopeo_changed, name="(f) skopeo copy, the same change (1 run)"), False),
+        ]
         sizes = [size for _, size in blobs]
         report(rows, fresh_rows["skopeo"], image_bytes, sizes, tree_mib, args.repeat)
         if args.baseline_ref:
             speedup = fresh_rows["baseline"].seconds / fresh_rows["ours"].seconds
             print(f"Fresh push, ours now vs at {args.baseline_ref}: {speedup:.2f}x as fast")
         print()
-        return 0 if check(contenders, fresh, again, first_hosts, digest, image_bytes) else 1
+        ok = check(contenders, fresh, again, first_hosts, digest, image_bytes)
+        ok &= check_changed(ours_changed, changed_blobs, blobs)
+        for key in ("ours", "skopeo"):
+            served = served_digest(first_hosts[key], f"bench/{key}", CHANGED_TAG)
+            ok &= served == changed_digest
+            print(
+                f"bench/{key}:{CHANGED_TAG} serves the changed layout's manifest: {_yes(served == changed_digest)}"
+            )
+        return 0 if ok else 1
     finally:
         for process in registries:
             stop(process)

@@ -22,6 +22,7 @@ from hostprocess.goals import (
 )
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.target_types.daemonset import HostProcessDaemonSetTarget
+from hostprocess.target_types.files import HostProcessFilesTarget
 from hostprocess.target_types.image import HostProcessImageTarget
 from hostprocess.target_types.image_test import HostProcessImageTestTarget
 from hostprocess.util_rules import (
@@ -37,7 +38,12 @@ from hostprocess.util_rules import (
 
 
 def target_types() -> list[type[Target]]:
-    return [HostProcessImageTarget, HostProcessDaemonSetTarget, HostProcessImageTestTarget]
+    return [
+        HostProcessImageTarget,
+        HostProcessFilesTarget,
+        HostProcessDaemonSetTarget,
+        HostProcessImageTestTarget,
+    ]
 
 
 def rules() -> list[Rule | UnionRule]:

@@ -450,7 +450,7 @@ def test_republish_uploads_nothing(
 ) -> None:
     digest = packaged_digest(site)
     # Our own account, once per registry...
-    nothing = "Nothing to upload: all 3 blobs were already present."
+    nothing = "Nothing to upload: all 3 blobs were already present; "
     assert republish.output.count(nothing) == 3, republish.output
     assert "Uploaded" not in republish.output and "tag-pushed" not in republish.output
     assert republish.output.count("tag-unchanged") == 3 * len(TAGS)

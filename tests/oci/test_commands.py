@@ -15,7 +15,6 @@ from hostprocess.commandline import schema
 from hostprocess.dockerfile.commands import PROGRAM as PARSER_PROGRAM
 from hostprocess.dockerfile.commands import FetchCommand, ParseCommand
 from hostprocess.oci.commands import (
-    PANTS_CONCURRENCY,
     PROGRAM,
     ArchiveCommand,
     BaseLayerCommand,
@@ -153,14 +152,6 @@ def test_defaults_match_the_command_line() -> None:
     assert PROGRAM.parse(["archive", "--layout", "l", "--format", "oci-archive", "--out", "x"]) == (
         ArchiveCommand(layout="l", format="oci-archive", out="x", repo_tag=(), mtime=0)
     )
-
-
-def test_pants_concurrency_becomes_a_thread_count() -> None:
-    """The rules pass Pants' placeholder; the tool sees the number Pants puts there."""
-    command = LayerCommand("root", LayerOptions(out="out", level=1, threads=PANTS_CONCURRENCY))
-    argv = [word.replace(PANTS_CONCURRENCY, "3") for word in command.to_argv()]
-    assert PANTS_CONCURRENCY in command.to_argv()
-    assert PROGRAM.parse(argv) == LayerCommand("root", LayerOptions(out="out", level=1, threads=3))
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from pants.core.target_types import RelocatedFiles
 from pants.engine.addresses import Address
 from pants.engine.fs import EMPTY_DIGEST, Digest, DigestContents
 from pants.engine.internals.scheduler import ExecutionError
+from pants.engine.target import AllTargets
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants.util.resources import read_resource
 
@@ -41,6 +42,7 @@ def make_rule_runner(*options: str, query_rules: Sequence[QueryRule] = ()) -> Ru
         query_rules=[
             QueryRule(BuiltPackage, [HostProcessImageFieldSet]),
             QueryRule(DigestContents, [Digest]),
+            QueryRule(AllTargets, []),
             *query_rules,
         ],
         options=options,
@@ -156,6 +158,43 @@ def test_relocated_files_and_gzip_level() -> None:
             *(l["digest"] for l in summary["layers"]),
         ]
     }
+
+
+def test_hostprocess_files_is_one_target_whose_files_land_as_files_would() -> None:
+    """The same tree through `files` (a target per file) and `hostprocess_files` (one target),
+    as a layer of its own and in `dependencies`: the same layers, byte for byte."""
+    rule_runner = make_rule_runner()
+    tree = {f"apps/node/lib/mod{i}.js": f"export const m{i} = {i};\n" for i in range(30)}
+    rule_runner.write_files(
+        {
+            **tree,
+            "apps/node/node.exe": "MZ",
+            "apps/start.ps1": "Start-Agent",
+            "apps/BUILD": dedent(
+                """
+                files(name="node-files", sources=["node/**/*"])
+                files(name="script-files", sources=["start.ps1"])
+                hostprocess_files(name="node", sources=["node/**/*", "!node/lib/mod29.js"])
+                hostprocess_files(name="script", sources=["start.ps1"])
+                hostprocess_image(name="by-files", layers=[":node-files"], dependencies=[":script-files"])
+                hostprocess_image(name="by-tree", layers=[":node"], dependencies=[":script"])
+                """
+            ),
+        }
+    )
+    targets = rule_runner.request(AllTargets, [])
+    assert sum(t.alias == "hostprocess_files" for t in targets) == 2
+    assert sum(t.alias == "file" for t in targets) == len(tree) + 2  # `files` made one per file
+    by_files = package(rule_runner, Address("apps", target_name="by-files"))
+    by_tree = package(rule_runner, Address("apps", target_name="by-tree"))
+    files_layers = json.loads(by_files["apps/by-files.image.json"])["layers"]
+    tree_layers = json.loads(by_tree["apps/by-tree.image.json"])["layers"]
+    assert tree_layers[2] == files_layers[2]  # the script layer
+    node = gzip.decompress(blob(by_tree, "apps/by-tree", tree_layers[1]["digest"]))
+    with tarfile.open(fileobj=io.BytesIO(node)) as tar:
+        names = set(tar.getnames())
+    assert "Files/node/node.exe" in names and "Files/node/lib/mod28.js" in names
+    assert "Files/node/lib/mod29.js" not in names  # excluded by `!`
 
 
 def write_app(rule_runner: RuleRunner, fields: str) -> Address:

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from functools import singledispatch
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -72,7 +73,7 @@ def _write_layer_dir(files: Sequence[LayerFile], options: LayerOptions, *, base:
             compression=options.compression,
             level=options.level,
             mtime=options.mtime,
-            threads=None if options.threads is None else int(options.threads),
+            threads=options.threads,
         )
     blob = out / blob_path(digests.digest)
     blob.parent.mkdir(parents=True, exist_ok=True)
@@ -168,17 +169,20 @@ def _push(command: PushCommand) -> None:
         deadlines=command.deadlines.deadlines(),
         progress=_print_progress,
     )
+    start = time.monotonic()
     result = _push_reporting_failure(client, command)
+    took = f"{time.monotonic() - start:.2f} s"
     if command.follows:
         print("The image went up in this registry's first step: only the tag moves here.")
     elif result.blobs_uploaded:
         print(
             f"Uploaded {result.blobs_uploaded} blobs ({result.bytes_uploaded} bytes); "
-            f"{result.blobs_skipped} already present, {result.blobs_mounted} mounted."
+            f"{result.blobs_skipped} already present, {result.blobs_mounted} mounted; {took}."
         )
     else:
         print(
-            f"Nothing to upload: all {result.blobs_skipped + result.blobs_mounted} blobs were already present."
+            f"Nothing to upload: all {result.blobs_skipped + result.blobs_mounted} blobs were "
+            f"already present; {took}."
         )
     _report_references(result.references, ())
     if command.record:

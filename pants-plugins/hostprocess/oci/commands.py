@@ -29,8 +29,6 @@ LAYER_JSON = "layer.json"
 MANIFEST_FILE = "manifest.json"
 CONFIG_FILE = "config.json"
 ARCHIVE_FORMATS = ("oci-archive", "docker-archive")
-# An argv word Pants replaces with the number of cores it grants the process.
-PANTS_CONCURRENCY = "{pants_concurrency}"
 
 
 class Command(schema.Command):
@@ -44,8 +42,7 @@ class Command(schema.Command):
 class LayerOptions:
     """How a layer is written: every field is part of its process's cache key.
 
-    `threads` does not change the output; the rules pass PANTS_CONCURRENCY, which Pants
-    turns into a number before the tool parses it.
+    `threads` does not change the output (by default, every core); the rules leave it out.
     """
 
     out: str = schema.value("output directory: blobs/sha256/<hex> and layer.json")
@@ -57,7 +54,7 @@ class LayerOptions:
         default=Compression.GZIP,
     )
     mtime: int = schema.value("the time stamp of every entry", parse=int, default=0)
-    threads: int | str | None = schema.value("does not change the output", parse=int, default=None)
+    threads: int | None = schema.value("does not change the output", parse=int, default=None)
 
     def output_directories(self) -> tuple[str, ...]:
         return (self.out,)

@@ -1,6 +1,7 @@
 """What goes into one layer: files and packaged targets, at their destinations under C:\\.
 
-Files (`files`, `resources`, `relocated_files`, `file(source=http_source(...))`) land at
+Files (`files`, `resources`, `relocated_files`, `file(source=http_source(...))`,
+`hostprocess_files`) land at
 their path relative to the image's directory; packages at their output path without the
 package target's default output directory. Every destination is checked against Windows'
 rules here, before a layer is built, so mistakes name the target and the source file.
@@ -37,6 +38,7 @@ from hostprocess.oci.windows.paths import (
     listed,
     windows_path,
 )
+from hostprocess.target_types.files import HostProcessFilesSourcesField
 from hostprocess.target_types.image import HostProcessImageDependenciesField
 from hostprocess.util_rules.errors import ImageBuildError
 
@@ -177,7 +179,7 @@ async def collect_layer_inputs(request: LayerInputsRequest) -> LayerInputs:
         SourceFiles,
         SourceFilesRequest(
             (t[SourcesField] for t in with_files),
-            for_sources_types=(FileSourceField, ResourceSourceField),
+            for_sources_types=(FileSourceField, ResourceSourceField, HostProcessFilesSourcesField),
             enable_codegen=True,
         ),
     )

@@ -19,7 +19,6 @@ from pants.util.resources import read_resource
 
 from hostprocess.oci.commands import (
     LAYER_JSON,
-    PANTS_CONCURRENCY,
     TOOL_OUT,
     BaseLayerCommand,
     LayerCommand,
@@ -35,8 +34,6 @@ CC0_LEGALCODE = "cc0-legalcode.txt"
 CC0_PACKAGE = "hostprocess.oci"
 BASE_LAYER_HISTORY = "hostprocess: base layer (licences, empty registry hives)"
 TREE_ROOT = "root"  # where a files layer's tree is in its sandbox
-# The tool writes the same bytes whatever its thread count, so this only affects speed.
-TOOL_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -67,22 +64,22 @@ class FilesLayerRequest:
 
 
 def _layer_options(subsystem: HostProcessSubsystem, settings: BuildSettings) -> LayerOptions:
+    """No `threads`: the tool compresses on every core of the machine it runs on. Declaring
+    `concurrency_available` instead made Pants 2.17 start a large layer on one core and then
+    cancel and restart it to rebalance; the bytes do not depend on the thread count, and an
+    argv without it keeps the cache key the same on every machine."""
     return LayerOptions(
         out=TOOL_OUT,
         level=subsystem.compression_level,
         compression=subsystem.compression,
         mtime=settings.mtime,
-        threads=PANTS_CONCURRENCY,
     )
 
 
 async def _build_layer(
     command: BaseLayerCommand | LayerCommand, input_digest: Digest, description: str
 ) -> BuiltLayer:
-    output = await Get(
-        ToolOutput,
-        ToolRequest(command, input_digest, description, concurrency_available=TOOL_THREADS),
-    )
+    output = await Get(ToolOutput, ToolRequest(command, input_digest, description))
     return BuiltLayer(Layer.from_json(json.loads(output.metadata[LAYER_JSON])), output.blobs)
 
 

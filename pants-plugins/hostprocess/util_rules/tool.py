@@ -67,7 +67,6 @@ class ToolRequest:
     input_digest: Digest
     description: str
     extra_env: FrozenDict[str, str] = FrozenDict()
-    concurrency_available: int = 0
     level: LogLevel = LogLevel.INFO
     cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
 
@@ -93,7 +92,6 @@ async def tool_process(request: ToolRequest) -> Process:
             extra_env=request.extra_env,
             description=request.description,
             level=request.level,
-            concurrency_available=request.concurrency_available,
             cache_scope=request.cache_scope,
         ),
     )
