@@ -13,9 +13,10 @@ binaries), then runs, side by side in one run:
             show memory stays flat as the tree grows
   ours (b)  `./pants package`, pantsd warm, every cache cold: SOURCE_DATE_EPOCH is the
             clock's current second (later than any earlier run's), so every layer process
-            misses the local (and any remote) cache, while pantsd, its parsed targets and its
-            file snapshots stay warm from an untimed run just before (same flags, an epoch of
-            its own)
+            misses the local (and any remote) cache, while pantsd, its parsed targets, its
+            file snapshots and the tree's inputs it materialised (immutable inputs, kept while
+            pantsd runs) stay warm from an untimed run just before (same flags, an epoch of its
+            own)
   ours (c)  a warm no-op `./pants package` of the benchmark image (./pants hands it to Pants'
             native client, pantsd being up), and (c') the same with PANTS_NO_NATIVE_CLIENT=1
             (Pants' Python client); median of 7 runs each

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import tarfile
+from pathlib import Path
 from textwrap import dedent
 from typing import Sequence
 
@@ -28,8 +29,11 @@ from pants.engine.target import AllTargets
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 from pants.util.resources import read_resource
 
+from hostprocess.oci.types import Compression
+from hostprocess.oci.windows.layer import LayerFile, write_layer
 from hostprocess.subsystems.image_tool import ImageToolSubsystem
 from hostprocess.util_rules import image as image_rules
+from hostprocess.util_rules import sandbox_inputs
 from hostprocess.util_rules.errors import ImageBuildError
 from hostprocess.util_rules.image import HostProcessImageFieldSet
 from rules.rule_runners import tool_rule_runner, wrapped_error
@@ -195,6 +199,44 @@ def test_hostprocess_files_is_one_target_whose_files_land_as_files_would() -> No
         names = set(tar.getnames())
     assert "Files/node/node.exe" in names and "Files/node/lib/mod28.js" in names
     assert "Files/node/lib/mod29.js" not in names  # excluded by `!`
+
+
+@pytest.mark.parametrize("odd_name", ["", "scripts/dir1/report[1].txt"])
+def test_a_large_tree_goes_in_as_subtrees_and_writes_the_layer_the_writer_writes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, odd_name: str
+) -> None:
+    """Subtrees of at most 8 files as immutable inputs, the rest loose (names with glob
+    characters too): the layer is the one the writer makes from the same files on disk,
+    outside any sandbox."""
+    monkeypatch.setattr(sandbox_inputs, "MAX_FILES", 8)
+    tree = {
+        f"agent/scripts/dir{d}/f{i}.ps1": f"# {d}.{i}{odd_name}\n"
+        for d in range(4)
+        for i in range(6)
+    }
+    tree |= {
+        "agent/scripts/loose.ps1": "loose",
+        "agent/top.txt": "top",
+        "agent/a/b/c/deep.txt": "deep",
+    }
+    if odd_name:
+        tree[f"agent/{odd_name}"] = "odd"
+    rule_runner = make_rule_runner()
+    rule_runner.write_files(
+        {
+            **tree,
+            "BUILD": 'hostprocess_files(name="tree", sources=["agent/**/*"])\nhostprocess_image(name="img", dependencies=[":tree"])',
+        }
+    )
+    files = package(rule_runner, Address("", target_name="img"))
+    [_, built] = json.loads(files["img.image.json"])["layers"]
+    root = Path(rule_runner.build_root)
+    layer_files = [LayerFile(path, root / path) for path in sorted(tree)]
+    with open(tmp_path / "layer", "wb") as out:
+        expected = write_layer(
+            layer_files, out, base=False, compression=Compression.GZIP, level=1, mtime=0
+        )
+    assert built["digest"] == expected.digest
 
 
 def write_app(rule_runner: RuleRunner, fields: str) -> Address:

@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
-from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent
+from pants.engine.fs import CreateDigest, Digest, FileContent
 from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.unions import UnionRule
+from pants.util.frozendict import FrozenDict
 from pants.util.logging import LogLevel
 from pants.util.resources import read_resource
 
@@ -26,6 +27,7 @@ from hostprocess.oci.commands import (
 )
 from hostprocess.oci.image import Layer
 from hostprocess.subsystem import HostProcessSubsystem
+from hostprocess.util_rules.sandbox_inputs import sandbox_tree
 from hostprocess.util_rules.tool import ToolOutput, ToolRequest
 
 # The CC0 1.0 legal code the base layer embeds: package data of the core, so every
@@ -77,9 +79,13 @@ def _layer_options(subsystem: HostProcessSubsystem, settings: BuildSettings) -> 
 
 
 async def _build_layer(
-    command: BaseLayerCommand | LayerCommand, input_digest: Digest, description: str
+    command: BaseLayerCommand | LayerCommand,
+    input_digest: Digest,
+    description: str,
+    immutable_inputs: FrozenDict[str, Digest] = FrozenDict(),
 ) -> BuiltLayer:
-    output = await Get(ToolOutput, ToolRequest(command, input_digest, description))
+    request = ToolRequest(command, input_digest, description, immutable_inputs=immutable_inputs)
+    output = await Get(ToolOutput, ToolRequest, request)
     return BuiltLayer(Layer.from_json(json.loads(output.metadata[LAYER_JSON])), output.blobs)
 
 
@@ -98,8 +104,10 @@ async def build_files_layer(
     request: FilesLayerRequest, subsystem: HostProcessSubsystem
 ) -> BuiltLayer:
     command = LayerCommand(TREE_ROOT, _layer_options(subsystem, request.settings))
-    tree = await Get(Digest, AddPrefix(request.tree, TREE_ROOT))
-    return await _build_layer(command, tree, request.description)
+    tree = await sandbox_tree(request.tree, TREE_ROOT)
+    return await _build_layer(
+        command, tree.input_digest, request.description, tree.immutable_inputs
+    )
 
 
 def rules() -> Iterable[Rule | UnionRule]:

@@ -10,6 +10,7 @@ is made: the command's type selects the program.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ class ToolRequest:
     input_digest: Digest
     description: str
     extra_env: FrozenDict[str, str] = FrozenDict()
+    immutable_inputs: FrozenDict[str, Digest] = FrozenDict()  # sandbox path -> digest
     level: LogLevel = LogLevel.INFO
     cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
 
@@ -81,7 +83,7 @@ class ToolOutput:
 async def tool_process(request: ToolRequest) -> Process:
     command = request.command
     tool = await Get(ToolPex, ToolPexRequest(type(command)))
-    return await Get(
+    process = await Get(
         Process,
         VenvPexProcess(
             tool.pex,
@@ -95,6 +97,10 @@ async def tool_process(request: ToolRequest) -> Process:
             cache_scope=request.cache_scope,
         ),
     )
+    if not request.immutable_inputs:
+        return process
+    immutable = {**process.immutable_input_digests, **request.immutable_inputs}
+    return dataclasses.replace(process, immutable_input_digests=FrozenDict(immutable))
 
 
 @rule(desc="Run an image tool command and read its output", level=LogLevel.DEBUG)
