@@ -205,9 +205,9 @@ def test_hostprocess_files_is_one_target_whose_files_land_as_files_would() -> No
 def test_a_large_tree_goes_in_as_subtrees_and_writes_the_layer_the_writer_writes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, odd_name: str
 ) -> None:
-    """Subtrees of at most 8 files as immutable inputs, the rest loose (names with glob
-    characters too): the layer is the one the writer makes from the same files on disk,
-    outside any sandbox."""
+    """Subtrees of at most 8 small files as immutable inputs; the rest, and a large file,
+    loose (names with glob characters too): the layer is the one the writer makes from the
+    same files on disk, outside any sandbox."""
     monkeypatch.setattr(sandbox_inputs, "MAX_FILES", 8)
     tree = {
         f"agent/scripts/dir{d}/f{i}.ps1": f"# {d}.{i}{odd_name}\n"
@@ -221,6 +221,7 @@ def test_a_large_tree_goes_in_as_subtrees_and_writes_the_layer_the_writer_writes
     }
     if odd_name:
         tree[f"agent/{odd_name}"] = "odd"
+    tree["agent/scripts/dir0/agent.exe"] = "MZ" + "x" * (1 << 20)  # large: stays loose
     rule_runner = make_rule_runner()
     rule_runner.write_files(
         {

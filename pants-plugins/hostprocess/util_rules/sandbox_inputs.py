@@ -4,8 +4,9 @@ Pants 2.17 writes every input file into a process's sandbox, about 0.6 ms per fi
 cores, and it does so again whenever any file of the tree changes: a one-script change in a
 2,000-file layer spent 1.5 s there. Inputs passed as `immutable_input_digests` are instead
 materialised once per pantsd (per distinct digest) and linked into each sandbox. So the tree
-goes in as whole subtrees of at most `MAX_FILES` files each (only a changed subtree is written
-again), plus the files that sit directly in directories too large to take whole. The cache key
+goes in as whole subtrees of at most `MAX_FILES` small files each (only a changed subtree is
+written again), plus the files that sit directly in directories too large to take whole and
+every file of `LARGE_FILE` bytes or more. The cache key
 is unchanged: Pants keys a process by the union of all its inputs, the same tree.
 """
 
@@ -14,13 +15,14 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Mapping
 
 from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, Digest, DigestEntries, FileEntry
 from pants.engine.rules import Get, MultiGet
 from pants.util.frozendict import FrozenDict
 
 MAX_FILES = 256
+LARGE_FILE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -31,18 +33,23 @@ class TreePlan:
     loose: tuple[str, ...]
 
 
-def plan_tree(files: Iterable[str], max_files: int) -> TreePlan:
+def plan_tree(sizes: Mapping[str, int], max_files: int, large: int) -> TreePlan:
     """Each file goes with its highest ancestor directory holding at most `max_files` files
-    (counting subdirectories); a file with no such ancestor stays loose. Subtrees chosen this
-    way never contain one another, because a directory's count is at least its children's."""
-    files = list(files)
+    (counting subdirectories) and no file of `large` bytes or more; a file with no such
+    ancestor stays loose, as every large file does. Subtrees chosen this way never contain one
+    another, because a directory's count is at least its children's.
+
+    Large files stay loose because an immutable input outlives the process (it is kept while
+    pantsd runs): each changed version of a large binary would stay on disk, for little gain,
+    since writing such a file costs far more than the 0.6 ms spent per file."""
     counts: Counter[str] = Counter()
-    for path in files:
+    for path, size in sizes.items():
+        weight = 1 if size < large else max_files + 1
         for ancestor in _ancestors(path):
-            counts[ancestor] += 1
+            counts[ancestor] += weight
     subtrees: set[str] = set()
     loose = []
-    for path in files:
+    for path in sizes:
         owner = next((a for a in _ancestors(path) if counts[a] <= max_files), None)
         if owner is None:
             loose.append(path)
@@ -72,7 +79,8 @@ async def sandbox_tree(tree: Digest, prefix: str) -> SandboxTree:
     files = [e for e in entries if isinstance(e, FileEntry)]
     if len(files) != len(entries):  # symlinks or empty directories: as before
         return SandboxTree(await Get(Digest, AddPrefix(tree, prefix)), FrozenDict())
-    plan = plan_tree((f.path for f in files), MAX_FILES)
+    sizes = {f.path: f.file_digest.serialized_bytes_length for f in files}
+    plan = plan_tree(sizes, MAX_FILES, LARGE_FILE)
     if plan.subtrees == ("",):
         return SandboxTree(EMPTY_DIGEST, FrozenDict({prefix: tree}))
     grouped: dict[str, list[FileEntry]] = {directory: [] for directory in plan.subtrees}
