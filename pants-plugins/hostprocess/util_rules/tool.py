@@ -99,8 +99,14 @@ async def tool_process(request: ToolRequest) -> Process:
     )
     if not request.immutable_inputs:
         return process
+    # Pants memoizes the VenvPexProcess without comparing descriptions: layers whose trees are
+    # all immutable inputs share its argv and input digest, so the description is set again.
     immutable = {**process.immutable_input_digests, **request.immutable_inputs}
-    return dataclasses.replace(process, immutable_input_digests=FrozenDict(immutable))
+    return dataclasses.replace(
+        process,
+        description=request.description,
+        immutable_input_digests=FrozenDict(immutable),
+    )
 
 
 @rule(desc="Run an image tool command and read its output", level=LogLevel.DEBUG)
