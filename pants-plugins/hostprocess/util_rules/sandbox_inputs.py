@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 
 from pants.engine.fs import EMPTY_DIGEST, AddPrefix, CreateDigest, Digest, DigestEntries, FileEntry
 from pants.engine.rules import Get, MultiGet
@@ -27,10 +27,17 @@ LARGE_FILE = 1 << 20
 
 @dataclass(frozen=True)
 class TreePlan:
-    """`subtrees`: directories ("" is the whole tree) taken whole; `loose`: the other files."""
+    """Each file's subtree: a directory taken whole ("" is the whole tree), or None (loose)."""
 
-    subtrees: tuple[str, ...]
-    loose: tuple[str, ...]
+    owners: FrozenDict[str, Optional[str]]
+
+    @property
+    def subtrees(self) -> tuple[str, ...]:
+        return tuple(sorted({d for d in self.owners.values() if d is not None}))
+
+    @property
+    def loose(self) -> tuple[str, ...]:
+        return tuple(sorted(path for path, d in self.owners.items() if d is None))
 
 
 def plan_tree(sizes: Mapping[str, int], max_files: int, large: int) -> TreePlan:
@@ -47,15 +54,14 @@ def plan_tree(sizes: Mapping[str, int], max_files: int, large: int) -> TreePlan:
         weight = 1 if size < large else max_files + 1
         for ancestor in _ancestors(path):
             counts[ancestor] += weight
-    subtrees: set[str] = set()
-    loose = []
-    for path in sizes:
-        owner = next((a for a in _ancestors(path) if counts[a] <= max_files), None)
-        if owner is None:
-            loose.append(path)
-        else:
-            subtrees.add(owner)
-    return TreePlan(tuple(sorted(subtrees)), tuple(sorted(loose)))
+    return TreePlan(
+        FrozenDict(
+            {
+                path: next((a for a in _ancestors(path) if counts[a] <= max_files), None)
+                for path in sizes
+            }
+        )
+    )
 
 
 def _ancestors(path: str) -> list[str]:
@@ -86,7 +92,7 @@ async def sandbox_tree(tree: Digest, prefix: str) -> SandboxTree:
     grouped: dict[str, list[FileEntry]] = {directory: [] for directory in plan.subtrees}
     loose = []
     for entry in files:
-        directory = _owner(entry.path, grouped)
+        directory = plan.owners[entry.path]
         if directory is None:
             loose.append(dataclasses.replace(entry, path=f"{prefix}/{entry.path}"))
         else:
@@ -97,7 +103,3 @@ async def sandbox_tree(tree: Digest, prefix: str) -> SandboxTree:
     )
     subtrees = {f"{prefix}/{d}": digest for d, digest in zip(grouped, digests[1:])}
     return SandboxTree(digests[0], FrozenDict(subtrees))
-
-
-def _owner(path: str, subtrees: dict[str, list[FileEntry]]) -> str | None:
-    return next((a for a in _ancestors(path) if a in subtrees), None)

@@ -97,8 +97,6 @@ async def tool_process(request: ToolRequest) -> Process:
             cache_scope=request.cache_scope,
         ),
     )
-    if not request.immutable_inputs:
-        return process
     # Pants memoizes the VenvPexProcess without comparing descriptions: layers whose trees are
     # all immutable inputs share its argv and input digest, so the description is set again.
     immutable = {**process.immutable_input_digests, **request.immutable_inputs}
