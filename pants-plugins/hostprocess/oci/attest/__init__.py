@@ -1,0 +1,1 @@
+"""Supply-chain documents about an image: SBOMs, provenance and signatures (pure core)."""
