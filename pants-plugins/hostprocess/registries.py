@@ -29,7 +29,17 @@ def credential_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 KNOWN_KEYS = frozenset(
-    {"address", "default", "insecure", "ca_cert", "username_env", "password_env", "skip_push"}
+    {
+        "address",
+        "default",
+        "insecure",
+        "ca_cert",
+        "username_env",
+        "password_env",
+        "skip_push",
+        "signing_key",
+        "signing_key_password_env",
+    }
 )
 
 
@@ -47,6 +57,8 @@ class RegistryOptions:
     username_env: str = ""
     password_env: str = ""
     skip_push: bool = False  # `publish` pushes nothing here (as the docker backend's `skip_push`)
+    signing_key: str = ""  # overrides `[hostprocess].signing_key` for images pushed here
+    signing_key_password_env: str = ""  # overrides `[hostprocess].signing_key_password_env`
 
     @classmethod
     def from_dict(cls, alias: str, raw: Mapping[str, Any]) -> RegistryOptions:
@@ -80,6 +92,8 @@ class RegistryOptions:
             username_env=str(raw.get("username_env", "")),
             password_env=str(raw.get("password_env", "")),
             skip_push=_bool(raw.get("skip_push", False), where, "skip_push"),
+            signing_key=str(raw.get("signing_key", "")),
+            signing_key_password_env=str(raw.get("signing_key_password_env", "")),
         )
         if bool(options.username_env) != bool(options.password_env):
             raise RegistryConfigError(

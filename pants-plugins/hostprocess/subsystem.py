@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pants.option.option_types import DictOption, EnumOption, FloatOption, IntOption, StrOption
+from pants.option.option_types import (
+    BoolOption,
+    DictOption,
+    EnumOption,
+    FloatOption,
+    IntOption,
+    StrListOption,
+    StrOption,
+)
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import softwrap
 
@@ -12,6 +20,7 @@ from hostprocess.oci.commands import DeadlineOptions
 from hostprocess.oci.registry.deadline import DEFAULT_MIN_THROUGHPUT, DEFAULT_REQUEST_SECONDS
 from hostprocess.oci.types import Compression
 from hostprocess.registries import Registries
+from hostprocess.target_types.image import SBOM_FORMATS
 
 LEVEL_RANGES = {
     Compression.GZIP: range(0, 4),
@@ -54,7 +63,9 @@ class HostProcessSubsystem(Subsystem):
             whose `registries` field is unset push here), `insecure` (allow plain HTTP and
             unverified TLS; loopback registries need no flag), `ca_cert` (a PEM bundle to trust),
             `username_env`/`password_env` (names of environment variables holding credentials;
-            otherwise Docker's config.json and credential helpers are used).
+            otherwise Docker's config.json and credential helpers are used),
+            `signing_key`/`signing_key_password_env` (override the options of those names for
+            images pushed there), `skip_push`.
             """
         ),
     )
@@ -90,6 +101,45 @@ class HostProcessSubsystem(Subsystem):
         ),
     )
 
+    sbom_formats = StrListOption(
+        default=["spdx"],
+        help=softwrap(
+            """
+            The SBOMs written for images whose `sbom_formats` field is unset: `spdx` (SPDX 2.3
+            JSON, which every scanner reads) and `cyclonedx` (CycloneDX 1.6 JSON). `[]` turns
+            SBOMs off.
+            """
+        ),
+    )
+    provenance = BoolOption(
+        default=True,
+        help=softwrap(
+            """
+            Whether images whose `provenance` field is unset get a SLSA v1 build provenance.
+            """
+        ),
+    )
+    signing_key = StrOption(
+        default="",
+        help=softwrap(
+            """
+            The private key `publish` signs images and their attachments with: a PEM PKCS#8
+            ECDSA P-256 key, or a `cosign.key` (cosign's encrypted format). A path relative to
+            the build root, or absolute. Registries can override it (their `signing_key`). It
+            is read only by the uncached push process, never put in a cache key or `dist/`.
+            """
+        ),
+    )
+    signing_key_password_env = StrOption(
+        default="",
+        help=softwrap(
+            """
+            The environment variable holding the signing key's password (e.g.
+            `COSIGN_PASSWORD`), for an encrypted key. Registries can override it.
+            """
+        ),
+    )
+
     def registry_deadlines(self) -> DeadlineOptions:
         if self.registry_timeout <= 0 or self.registry_min_throughput <= 0:
             raise ValueError(
@@ -97,6 +147,16 @@ class HostProcessSubsystem(Subsystem):
                 f"not {self.registry_timeout} and {self.registry_min_throughput}."
             )
         return DeadlineOptions(self.registry_timeout, self.registry_min_throughput << 10)
+
+    def sbom_formats_for(self, field: tuple[str, ...] | None) -> tuple[str, ...]:
+        """The target's `sbom_formats`, or the repository's."""
+        formats = self.sbom_formats if field is None else field
+        unknown = sorted(set(formats) - set(SBOM_FORMATS))
+        if unknown:
+            raise ValueError(
+                f"[hostprocess].sbom_formats has unknown formats {unknown}: use {list(SBOM_FORMATS)}."
+            )
+        return tuple(f for f in SBOM_FORMATS if f in formats)
 
     def registries(self) -> Registries:
         return Registries.from_dict(self._registries)

@@ -87,7 +87,13 @@ def test_layer_writes_blob_and_description(tmp_path: Path, capsys: pytest.Captur
     assert code == 0, capsys.readouterr().err
     layer, blob = _read_layer_dir(out)
     hex_digest = hashlib.sha256(blob).hexdigest()
-    assert _listing(out) == ["blobs", "blobs/sha256", f"blobs/sha256/{hex_digest}", "layer.json"]
+    assert _listing(out) == [
+        "blobs",
+        "blobs/sha256",
+        f"blobs/sha256/{hex_digest}",
+        "files.json",
+        "layer.json",
+    ]
     assert layer == {
         "digest": f"sha256:{hex_digest}",
         "size": len(blob),
@@ -119,6 +125,38 @@ def test_layer_tar_holds_the_tree(tmp_path: Path) -> None:
     assert contents == {f"Files/{rel}": data for rel, data in TREE.items()}
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
         assert {m.mtime for m in tar.getmembers()} == {86400}
+
+
+def _file_records(out: Path) -> dict[str, dict[str, Any]]:
+    records = json.loads((out / "files.json").read_text())["files"]
+    assert [r["path"] for r in records] == sorted(r["path"] for r in records)
+    return {record.pop("path"): record for record in records}
+
+
+def _checksums(data: bytes) -> dict[str, Any]:
+    sha1, sha256 = hashlib.sha1(data).hexdigest(), hashlib.sha256(data).hexdigest()
+    return {"size": len(data), "sha1": sha1, "sha256": sha256}
+
+
+@pytest.mark.parametrize("base", [False, True])
+def test_a_layer_lists_each_file_it_holds_with_its_checksums(
+    tmp_path: Path, cc0_path: Path, base: bool
+) -> None:
+    """files.json (the SBOM's file list) describes exactly the files in the blob."""
+    out = tmp_path / "out"
+    if base:
+        argv = ["base-layer", "--cc0", str(cc0_path), *_layer_args(out)]
+    else:
+        argv = ["layer", "--root", str(_tree(tmp_path / "root")), *_layer_args(out)]
+    assert main(argv) == 0
+    _, blob = _read_layer_dir(out)
+    _, contents = _members(gzip.decompress(blob))
+    in_blob = {name[len("Files/") :]: _checksums(data) for name, data in contents.items()}
+    assert _file_records(out) == in_blob
+    if base:
+        assert "License.txt" in in_blob and "Windows/System32/config/SYSTEM" in in_blob
+    else:
+        assert in_blob["readme.txt"] == _checksums(TREE["readme.txt"])
 
 
 @pytest.mark.parametrize("compression", ["zstd", "none"])
@@ -198,7 +236,7 @@ def test_layer_command_argv_runs(tmp_path: Path, capsys: pytest.CaptureFixture) 
     command = LayerCommand(str(_tree(tmp_path / "root")), LayerOptions(out=str(out), level=1))
     assert main(list(command.to_argv())) == 0, capsys.readouterr().err
     assert command.output_directories() == (str(out),)
-    assert sorted(os.listdir(out)) == sorted(["blobs", *command.metadata])
+    assert sorted(os.listdir(out)) == sorted(["blobs", "files.json", *command.metadata])
 
 
 # --- base-layer ---------------------------------------------------------------------
@@ -217,6 +255,7 @@ def test_base_layer_command(tmp_path: Path, capsys: pytest.CaptureFixture, cc0_p
         "blobs",
         "blobs/sha256",
         "blobs/sha256/" + BASE_LAYER_DIGEST.split(":", 1)[1],
+        "files.json",
         "layer.json",
     ]
     assert sha256_of(blob) == BASE_LAYER_DIGEST

@@ -64,7 +64,12 @@ from hostprocess.target_types.image_test import (
 from hostprocess.util_rules.archive import ArchiveRequest
 from hostprocess.util_rules.errors import ImageBuildError
 from hostprocess.util_rules.external_base import ExternalBase, ExternalImage, ExternalImageRequest
-from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet, image_target
+from hostprocess.util_rules.image import (
+    BaseRecord,
+    BuiltImage,
+    HostProcessImageFieldSet,
+    image_target,
+)
 from hostprocess.util_rules.tool import ToolRequest
 
 SPEC = "spec.json"
@@ -209,7 +214,13 @@ async def pulled_docker_archive(field_set: ImageTestFieldSet, pulled: ExternalBa
     archive = await Get(
         Digest,
         ArchiveRequest(
-            BuiltImage(pulled.image, layout, None),
+            BuiltImage(
+                pulled.image,
+                layout,
+                None,
+                BaseRecord("external", pulled.image.digest, field_set.image.value or ""),
+                (),
+            ),
             "docker-archive",
             (),
             f"{name}.docker.tar",

@@ -1,7 +1,8 @@
 """`pants package` for `hostprocess_image`: the built image's files in dist/.
 
 The image is built by `hostprocess.util_rules.image`; this goal writes its layout, the
-archives asked for in `output_formats` and the `<name>.image.json` summary.
+archives asked for in `output_formats`, its SBOMs and provenance
+(`hostprocess.util_rules.documents`) and the `<name>.image.json` summary.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ from pants.util.logging import LogLevel
 from hostprocess.oci.image import Image
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.util_rules.archive import ArchiveRequest
+from hostprocess.util_rules.documents import ImageDocuments, ImageDocumentsRequest
 from hostprocess.util_rules.image import BuiltImage, HostProcessImageFieldSet
 
 ARCHIVE_SUFFIXES = {"oci-archive": "oci.tar", "docker-archive": "docker.tar"}
 
 
-def image_summary(field_set: HostProcessImageFieldSet, image: Image, repository: str) -> bytes:
-    """`<name>.image.json`: what deploy tooling needs without parsing the layout."""
+def image_summary(
+    field_set: HostProcessImageFieldSet, image: Image, repository: str, documents: ImageDocuments
+) -> bytes:
+    """`<name>.image.json`: what deploy tooling needs without parsing the layout, and the
+    SBOMs and provenance written beside it."""
     manifest = image.manifest_descriptor
     summary = {
         "address": field_set.address.spec,
@@ -44,6 +49,7 @@ def image_summary(field_set: HostProcessImageFieldSet, image: Image, repository:
             }
             for layer in image.layers
         ],
+        "documents": documents.summary(),
     }
     return (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode()
 
@@ -68,15 +74,15 @@ async def package_hostprocess_image(
         Get(Digest, ArchiveRequest(built, fmt, repo_tags, out, field_set.address))
         for fmt, out in archive_names.items()
     )
+    documents = await Get(ImageDocuments, ImageDocumentsRequest(field_set, built, name, repository))
     summary_name = f"{name}.image.json"
-    summary = await Get(
-        Digest,
-        CreateDigest([FileContent(summary_name, image_summary(field_set, image, repository))]),
-    )
-    parts = [summary, *archives]
+    summary_content = image_summary(field_set, image, repository, documents)
+    summary = await Get(Digest, CreateDigest([FileContent(summary_name, summary_content)]))
+    parts = [summary, *archives, documents.digest]
     relpaths = [
         os.path.join(parent, summary_name),
         *(os.path.join(parent, out) for out in archive_names.values()),
+        *(os.path.join(parent, doc.path) for doc in documents.documents),
     ]
     if "oci-layout" in formats:
         parts.append(await Get(Digest, AddPrefix(built.layout, name)))

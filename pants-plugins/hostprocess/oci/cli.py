@@ -28,6 +28,7 @@ from hostprocess.oci.commands import (
     PushCommand,
     WriteIfPushedCommand,
 )
+from hostprocess.oci.file_digests import FILES_JSON, FileDigest, files_json
 from hostprocess.oci.image import Layer
 from hostprocess.oci.layout import (
     blob_path,
@@ -65,6 +66,7 @@ def _write_layer_dir(files: Sequence[LayerFile], options: LayerOptions, *, base:
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     fd, partial = tempfile.mkstemp(dir=out)
+    file_digests: list[FileDigest] = []
     with os.fdopen(fd, "wb") as tmp:
         digests = write_layer(
             files,
@@ -74,12 +76,14 @@ def _write_layer_dir(files: Sequence[LayerFile], options: LayerOptions, *, base:
             level=options.level,
             mtime=options.mtime,
             threads=options.threads,
+            file_digests=file_digests,
         )
     blob = out / blob_path(digests.digest)
     blob.parent.mkdir(parents=True, exist_ok=True)
     os.replace(partial, blob)
     layer = Layer(digests.digest, digests.size, digests.diff_id, options.compression)
     (out / LAYER_JSON).write_text(json.dumps(layer.to_json(), sort_keys=True, indent=2) + "\n")
+    (out / FILES_JSON).write_bytes(files_json(file_digests))
 
 
 @singledispatch

@@ -24,6 +24,8 @@ from hostprocess.oci.types import Compression
 TOOL_OUT = "out"
 # Where the rules put an image's OCI layout for the commands that read one.
 TOOL_LAYOUT = "layout"
+# Where the rules put an image's SBOMs and provenance for the push that attaches them.
+TOOL_DOCUMENTS = "documents"
 # The metadata files under TOOL_OUT: a layer's description, a pulled image's manifest/config.
 LAYER_JSON = "layer.json"
 MANIFEST_FILE = "manifest.json"
@@ -45,7 +47,7 @@ class LayerOptions:
     `threads` does not change the output (by default, every core); the rules leave it out.
     """
 
-    out: str = schema.value("output directory: blobs/sha256/<hex> and layer.json")
+    out: str = schema.value("output directory: blobs/sha256/<hex>, layer.json and files.json")
     level: int = schema.value("compression level", parse=int)
     compression: Compression = schema.value(
         "blob compression",
@@ -146,9 +148,11 @@ class PullCommand(Command):
 
 @dataclass(frozen=True)
 class PushCommand(Command):
-    """Credentials come from the environment (`username_env`/`password_env` name the
-    variables), never from argv. `ca_cert` is passed as `PullCommand` says; `record` is in
-    the workspace, so it is absolute: the push runs uncached, and its record outlives it."""
+    """Credentials and the signing key's password come from the environment (`*_env` name
+    the variables), never from argv. `ca_cert` is passed as `PullCommand` says; `record`,
+    `signing_key` and `public_key_out` are in the workspace, so they are absolute: the push
+    runs uncached, and what it writes outlives it. A registry's first step (not `follows`)
+    attaches the documents and signatures."""
 
     name: ClassVar[str] = "push"
     help: ClassVar[str] = "push an OCI layout's image to a registry"
@@ -174,6 +178,19 @@ class PushCommand(Command):
         "a repository on the registry that may hold the blobs", default=None
     )
     deadlines: DeadlineOptions = schema.group(DeadlineOptions, optional=True)
+    attach: tuple[str, ...] = schema.repeated(
+        "after the image, attach a document as a referrer: kind=path (spdx, cyclonedx, provenance)"
+    )
+    signing_key: str | None = schema.value(
+        "sign the image and each attached document with this private key (checked first)",
+        default=None,
+    )
+    signing_key_password_env: str | None = schema.value(
+        "the variable holding the signing key's password", default=None
+    )
+    public_key_out: str | None = schema.value(
+        "write the signing key's public key (PEM) here, for verifiers", default=None
+    )
 
 
 @dataclass(frozen=True)
@@ -192,6 +209,23 @@ class WriteIfPushedCommand(Command):
     dest: str = schema.value("where to write it, atomically")
 
 
+@dataclass(frozen=True)
+class DocumentsCommand(Command):
+    """Paths are relative to the sandbox; `request` names each layer's files.json and
+    origins.json (see `attest/request.py`). Each document is written only if asked for."""
+
+    name: ClassVar[str] = "documents"
+    help: ClassVar[str] = "write an image's SBOMs and build provenance"
+
+    request: str = schema.value("the request JSON: the image, its base, its layers' file lists")
+    spdx: str | None = schema.value("write the SPDX 2.3 JSON SBOM here", default=None)
+    cyclonedx: str | None = schema.value("write the CycloneDX 1.6 JSON SBOM here", default=None)
+    provenance: str | None = schema.value("write the SLSA v1 provenance here", default=None)
+
+    def output_files(self) -> tuple[str, ...]:
+        return tuple(path for path in (self.spdx, self.cyclonedx, self.provenance) if path)
+
+
 COMMANDS: tuple[Type[Command], ...] = (
     BaseLayerCommand,
     LayerCommand,
@@ -199,6 +233,7 @@ COMMANDS: tuple[Type[Command], ...] = (
     PullCommand,
     PushCommand,
     WriteIfPushedCommand,
+    DocumentsCommand,
 )
 
 

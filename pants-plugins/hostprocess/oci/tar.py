@@ -10,7 +10,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Callable, Optional, Protocol
 
 BLOCK_SIZE = 512
 READ_CHUNK_SIZE = 1 << 20
@@ -29,6 +29,10 @@ class ByteSink(Protocol):
 
     def write(self, data: bytes) -> object:
         ...
+
+
+# Called with each chunk of a file's data as it is written (e.g. to hash the file).
+DataObserver = Optional[Callable[[bytes], object]]
 
 
 class FileChangedError(OSError):
@@ -79,22 +83,36 @@ class TarWriter:
         self._write(entry_headers(name, TYPE_DIRECTORY, 0, mtime, pax_records))
 
     def add_bytes(
-        self, name: str, data: bytes, *, mtime: int, pax_records: Mapping[str, str]
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mtime: int,
+        pax_records: Mapping[str, str],
+        observe: DataObserver = None,
     ) -> None:
         """Add a regular file whose (small) content is already in memory."""
         self._write(entry_headers(name, TYPE_FILE, len(data), mtime, pax_records))
+        if observe:
+            observe(data)
         self._write(data)
         self._write(_padding(len(data)))
 
     def add_file(
-        self, name: str, source: Path, *, mtime: int, pax_records: Mapping[str, str]
+        self,
+        name: str,
+        source: Path,
+        *,
+        mtime: int,
+        pax_records: Mapping[str, str],
+        observe: DataObserver = None,
     ) -> None:
         """Add a regular file streamed from disk in bounded chunks."""
         # O_NONBLOCK so that a FIFO is refused below instead of blocking the open.
         with open(os.open(source, os.O_RDONLY | os.O_NONBLOCK), "rb") as stream:
             size = _regular_file_size(stream, source)
             self._write(entry_headers(name, TYPE_FILE, size, mtime, pax_records))
-            self._copy_exactly(stream, size, source)
+            self._copy_exactly(stream, size, source, observe)
         self._write(_padding(size))
 
     def close(self) -> None:
@@ -102,13 +120,17 @@ class TarWriter:
         self._write(bytes(2 * BLOCK_SIZE))
         self._closed = True
 
-    def _copy_exactly(self, stream: BinaryIO, size: int, source: Path) -> None:
+    def _copy_exactly(
+        self, stream: BinaryIO, size: int, source: Path, observe: DataObserver
+    ) -> None:
         """Copy `size` bytes, failing if the file turns out shorter or longer."""
         remaining = size
         while remaining:
             chunk = stream.read(min(READ_CHUNK_SIZE, remaining))
             if not chunk:
                 raise FileChangedError(f"{source} shrank while being archived")
+            if observe:
+                observe(chunk)
             self._write(chunk)
             remaining -= len(chunk)
         if stream.read(1):

@@ -22,6 +22,7 @@ from pants.engine.target import (
     StringField,
     StringSequenceField,
     Target,
+    TriBoolField,
 )
 from pants.util.strutil import help_text
 
@@ -388,6 +389,44 @@ class OutputFormatsField(StringSequenceField):
         return value
 
 
+SBOM_FORMATS = ("spdx", "cyclonedx")
+
+
+class SbomFormatsField(StringSequenceField):
+    alias = "sbom_formats"
+    default = None
+    valid_choices: ClassVar[tuple[str, ...]] = SBOM_FORMATS
+    help = help_text(
+        """
+        The SBOMs `package` writes beside the image and `publish` attaches to it: `spdx`
+        (SPDX 2.3 JSON) and `cyclonedx` (CycloneDX 1.6 JSON). Unset: `[hostprocess].sbom_formats`
+        (by default `["spdx"]`); `[]`: none.
+        """
+    )
+
+
+class ProvenanceField(TriBoolField):
+    alias = "provenance"
+    help = help_text(
+        """
+        Whether `package` writes a SLSA v1 build provenance for the image and `publish`
+        attaches it. Unset: `[hostprocess].provenance` (by default true).
+        """
+    )
+
+
+class SignField(TriBoolField):
+    alias = "sign"
+    help = help_text(
+        """
+        Whether `publish` signs the image and its SBOMs and provenance with the signing key
+        configured for the registry (`[hostprocess].signing_key`, or the registry's own
+        `signing_key`). Unset: sign wherever a key is configured; `False`: never;
+        `True`: fail before pushing anything when a registry has no key.
+        """
+    )
+
+
 class ImageSkipChecksField(SkipChecksField):
     help = help_text(
         f"""
@@ -418,6 +457,9 @@ class HostProcessImageTarget(Target):
         LabelsField,
         AnnotationsField,
         ArchitectureField,
+        SbomFormatsField,
+        ProvenanceField,
+        SignField,
         MediaTypesField,
         ImageTagsField,
         RepositoryField,

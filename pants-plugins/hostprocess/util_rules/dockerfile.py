@@ -50,7 +50,12 @@ from hostprocess.dockerfile.translate import Copy, DockerfileError, Download, Pl
 from hostprocess.oci.windows.paths import listed, windows_path
 from hostprocess.target_types.image import ArchitectureField, BuildArgsField, DockerfileField
 from hostprocess.util_rules.errors import ImageBuildError
-from hostprocess.util_rules.inputs import InvalidImagePathError, LayerInputs, check_destinations
+from hostprocess.util_rules.inputs import (
+    FileOrigin,
+    InvalidImagePathError,
+    LayerInputs,
+    check_destinations,
+)
 from hostprocess.util_rules.tool import ToolRequest
 
 logger = logging.getLogger(__name__)
@@ -296,6 +301,11 @@ def _check_destinations(
         ) from None
 
 
+def _origin(source: str) -> FileOrigin:
+    """A build-context file (its owning target is not tracked here) or an ADD download."""
+    return FileOrigin(url=source) if "://" in source else FileOrigin(source=source)
+
+
 @rule(desc="Place a Dockerfile's ADD and COPY files")
 async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayers:
     planned, address = request.planned, request.address
@@ -330,7 +340,8 @@ async def dockerfile_layers(request: DockerfileLayersRequest) -> DockerfileLayer
             for d in destinations
         )
         _check_destinations(address, planned.parsed.path, label, destinations, sources)
-        layers.append(LayerInputs(tree, destinations, sources))
+        origins = tuple(_origin(source) for source in sources)
+        layers.append(LayerInputs(tree, destinations, sources, origins))
     return DockerfileLayers(tuple(layers), tuple(label for label, _ in groups))
 
 

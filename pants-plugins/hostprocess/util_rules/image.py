@@ -53,7 +53,10 @@ from hostprocess.target_types.image import (
     LayersField,
     MediaTypesField,
     OutputFormatsField,
+    ProvenanceField,
     RepositoryField,
+    SbomFormatsField,
+    SignField,
     UserField,
     WorkingDirField,
     is_external_reference,
@@ -67,9 +70,16 @@ from hostprocess.util_rules.dockerfile import (
 )
 from hostprocess.util_rules.errors import ImageBuildError
 from hostprocess.util_rules.external_base import ExternalBase, ExternalBaseRequest
-from hostprocess.util_rules.inputs import LayerInputs, LayerInputsRequest, warn_about_shadowing
+from hostprocess.util_rules.inputs import (
+    ORIGINS_JSON,
+    LayerInputs,
+    LayerInputsRequest,
+    origins_json,
+    warn_about_shadowing,
+)
 from hostprocess.util_rules.layers import (
     BASE_LAYER_HISTORY,
+    BASE_LAYER_LABEL,
     BaseLayerRequest,
     BuildSettings,
     BuiltLayer,
@@ -101,6 +111,9 @@ class HostProcessImageFieldSet(PackageFieldSet):
     output_formats: OutputFormatsField
     output_path: OutputPathField
     skip_checks: ImageSkipChecksField
+    sbom_formats: SbomFormatsField
+    provenance: ProvenanceField
+    sign: SignField
 
     def runtime_config(self, plan: Plan | None = None) -> RuntimeConfig:
         if plan is not None:
@@ -123,10 +136,31 @@ class HostProcessImageFieldSet(PackageFieldSet):
 
 
 @dataclass(frozen=True)
+class LayerRecord:
+    """What an SBOM says of one layer built here: its files and where each came from."""
+
+    digest: str  # the layer blob's digest, which pairs the record with `Image.layers`
+    label: str  # e.g. "files layer of examples:hello"
+    files: Digest  # `files.json`: each file's path, size and checksums (the layer process's)
+    origins: Digest  # `origins.json`: each file's target, source path, URL or package
+
+
+@dataclass(frozen=True)
+class BaseRecord:
+    """What an image is built on, as its SBOM and provenance name it."""
+
+    kind: str  # "builtin" (the base layer built here), "image" (a target) or "external"
+    digest: str  # builtin: the base layer's digest; otherwise the base's manifest digest
+    reference: str = ""  # image: the target's address; external: the pinned reference
+
+
+@dataclass(frozen=True)
 class BuiltImage:
     image: Image
     layout: Digest  # an OCI image layout at the digest's root
     files: tuple[str, ...] | None  # every destination in the image; None under an external base
+    base: BaseRecord
+    records: tuple[LayerRecord, ...]  # every layer built here, parents' first
 
 
 @dataclass(frozen=True)
@@ -136,9 +170,11 @@ class ParentImage:
     image: Image | None
     blobs: Digest  # the parent's layer blobs, at blobs/sha256/<hex>
     files: tuple[str, ...] | None
+    base: BaseRecord | None = None  # None: the built-in base layer, built with the image
+    records: tuple[LayerRecord, ...] = ()
 
 
-def _source_date_epoch(env: EnvironmentVars) -> int:
+def source_date_epoch(env: EnvironmentVars) -> int:
     """Layer mtimes and `created`: 0, or SOURCE_DATE_EPOCH when set (reproducible-builds.org)."""
     raw = env.get("SOURCE_DATE_EPOCH")
     if not raw:
@@ -288,7 +324,8 @@ async def resolve_parent(field_set: HostProcessImageFieldSet) -> ParentImage:
                 base, field_set.architecture.value, f"the `base` of {field_set.address}"
             ),
         )
-        return ParentImage(pulled.image, pulled.blobs, None)
+        external = BaseRecord("external", pulled.image.digest, base)
+        return ParentImage(pulled.image, pulled.blobs, None, external)
     await _check_base_chain(field_set)
     target = await base_target(field_set.base)
     parent = await Get(
@@ -296,7 +333,8 @@ async def resolve_parent(field_set: HostProcessImageFieldSet) -> ParentImage:
     )
     layer_paths = PathGlobs([blob_path(layer.digest) for layer in parent.image.layers])
     blobs = await Get(Digest, DigestSubset(parent.layout, layer_paths))
-    return ParentImage(parent.image, blobs, parent.files)
+    record = BaseRecord("image", parent.image.digest, target.address.spec)
+    return ParentImage(parent.image, blobs, parent.files, record, parent.records)
 
 
 async def _layer_groups(field_set: HostProcessImageFieldSet) -> tuple[list[Addresses], int]:
@@ -318,7 +356,7 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
     address = field_set.address
     check_dockerfile_fields(field_set)
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(["SOURCE_DATE_EPOCH"]))
-    settings = BuildSettings(mtime=_source_date_epoch(env))
+    settings = BuildSettings(mtime=source_date_epoch(env))
     parent = await Get(ParentImage, HostProcessImageFieldSet, field_set)
     plan: Plan | None = None
     if field_set.dockerfile.value:
@@ -351,10 +389,22 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
         for layer, label in zip(inputs, labels)
     ]
     history = [f"hostprocess: {label} of {address}" for _, label in zip(inputs, labels)]
+    record_labels = [f"{label} of {address}" for label in labels]
+    origins = [layer.origins_json() for layer in inputs]
     if parent.image is None:
         requests.insert(0, Get(BuiltLayer, BaseLayerRequest(settings)))
         history.insert(0, BASE_LAYER_HISTORY)
+        record_labels.insert(0, BASE_LAYER_LABEL)
+        origins.insert(0, origins_json({}))
     built = await MultiGet(requests)
+    origin_digests = await MultiGet(
+        Get(Digest, CreateDigest([FileContent(ORIGINS_JSON, content)])) for content in origins
+    )
+    records = tuple(
+        LayerRecord(b.layer.digest, label, b.files, origin)
+        for b, label, origin in zip(built, record_labels, origin_digests)
+    )
+    base = parent.base or BaseRecord("builtin", built[0].layer.digest)
 
     files = None
     if parent.files is not None:
@@ -379,7 +429,7 @@ async def build_hostprocess_image(field_set: HostProcessImageFieldSet) -> BuiltI
         ),
     )
     layout = await Get(Digest, MergeDigests([small, parent.blobs, *(b.blobs for b in built)]))
-    return BuiltImage(image, layout, files)
+    return BuiltImage(image, layout, files, base, (*parent.records, *records))
 
 
 def _labels(groups: Sequence[Addresses], explicit: int) -> list[str]:

@@ -9,12 +9,13 @@ rules here, before a layer is built, so mistakes name the target and the source 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
-from pants.core.target_types import FileSourceField, ResourceSourceField
+from pants.core.target_types import FileSourceField, ResourceSourceField, http_source
 from pants.core.util_rules.source_files import SourceFiles, SourceFilesRequest
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import Digest, MergeDigests, RemovePrefix, Snapshot
@@ -71,10 +72,49 @@ class LayerInputsRequest:
 
 
 @dataclass(frozen=True)
+class FileOrigin:
+    """Where a file of a layer comes from, for the image's SBOM and provenance.
+
+    `target` provided it (None: a Dockerfile's build context); `source` is its path in the
+    repository, `url` the address it was downloaded from, `package` the packaging target
+    whose output it is (with that target's type in `package_kind`).
+    """
+
+    target: str | None = None
+    source: str | None = None
+    url: str | None = None
+    package: str | None = None
+    package_kind: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        fields = {
+            "target": self.target,
+            "source": self.source,
+            "url": self.url,
+            "package": self.package,
+            "package_kind": self.package_kind,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+ORIGINS_JSON = "origins.json"  # a layer's files' origins, read by the SBOM's process
+
+
+def origins_json(origins: Mapping[str, FileOrigin]) -> bytes:
+    """`{"origins": {destination: origin}}`, the same bytes for the same origins."""
+    by_path = {path: origins[path].to_json() for path in sorted(origins)}
+    return (json.dumps({"origins": by_path}, sort_keys=True, indent=1) + "\n").encode()
+
+
+@dataclass(frozen=True)
 class LayerInputs:
     tree: Digest  # paths are destinations under C:\
     destinations: tuple[str, ...]
     sources: tuple[str, ...]  # where each destination comes from, for messages
+    origins: tuple[FileOrigin, ...]  # the same, for SBOMs: one per destination
+
+    def origins_json(self) -> bytes:
+        return origins_json(dict(zip(self.destinations, self.origins)))
 
 
 def destination_paths(address: Address, files: Sequence[str]) -> tuple[str, ...]:
@@ -117,12 +157,15 @@ def warn_about_shadowing(address: Address, layers: Sequence[LayerInputs]) -> Non
         seen.update((fold_case(path), path) for path in layer.destinations)
 
 
-async def _closure(owner: Address, roots: Addresses) -> tuple[list[Target], list[PackageFieldSet]]:
-    """Targets with files, and packageable targets, reachable from `roots`."""
+async def _closure(
+    owner: Address, roots: Addresses
+) -> tuple[list[Target], list[tuple[Target, PackageFieldSet]]]:
+    """Targets with files, and packageable targets (with their package field set), reachable
+    from `roots`."""
     frontier = list(await Get(Targets, Addresses, roots))
     seen = {t.address for t in frontier}
     with_files: list[Target] = []
-    packages: list[PackageFieldSet] = []
+    packages: list[tuple[Target, PackageFieldSet]] = []
     while frontier:
         field_sets = await Get(
             FieldSetsPerTarget, FieldSetsPerTargetRequest(PackageFieldSet, frontier)
@@ -135,7 +178,9 @@ async def _closure(owner: Address, roots: Addresses) -> tuple[list[Target], list
                     f'to build on another image, set `base="{target.address}"` instead.'
                 )
             if sets:
-                packages.append(sets[0])  # a package carries its own inputs: do not descend
+                packages.append(
+                    (target, sets[0])
+                )  # a package carries its own inputs: do not descend
                 continue
             if target.has_field(SourcesField):
                 with_files.append(target)
@@ -172,31 +217,62 @@ async def package_tree(request: PackageTreeRequest) -> PackageTree:
     return PackageTree(snapshot.digest, snapshot.files)
 
 
+def _download_url(target: Target) -> str | None:
+    """The URL of a `file(source=http_source(...))`, whose content Pants downloads."""
+    if not target.has_field(FileSourceField):
+        return None
+    value = target[FileSourceField].value
+    return value.url if isinstance(value, http_source) else None
+
+
+async def _file_origins(with_files: Sequence[Target]) -> tuple[Digest, dict[str, FileOrigin]]:
+    """The targets' files merged, and each file's origin, keyed by its path in the repository."""
+    per_target = await MultiGet(
+        Get(
+            SourceFiles,
+            SourceFilesRequest(
+                [target[SourcesField]],
+                for_sources_types=(
+                    FileSourceField,
+                    ResourceSourceField,
+                    HostProcessFilesSourcesField,
+                ),
+                enable_codegen=True,
+            ),
+        )
+        for target in with_files
+    )
+    origins: dict[str, FileOrigin] = {}
+    for target, files in zip(with_files, per_target):
+        url = _download_url(target)
+        for path in files.snapshot.files:
+            origins[path] = FileOrigin(target=target.address.spec, source=path, url=url)
+    merged = await Get(Digest, MergeDigests(files.snapshot.digest for files in per_target))
+    return merged, origins
+
+
 @rule(desc="Collect the inputs of a layer")
 async def collect_layer_inputs(request: LayerInputsRequest) -> LayerInputs:
     with_files, packages = await _closure(request.owner, request.roots)
-    sources = await Get(
-        SourceFiles,
-        SourceFilesRequest(
-            (t[SourcesField] for t in with_files),
-            for_sources_types=(FileSourceField, ResourceSourceField, HostProcessFilesSourcesField),
-            enable_codegen=True,
-        ),
-    )
-    destinations = destination_paths(request.owner, sources.snapshot.files)
-    tree = sources.snapshot.digest
-    if request.owner.spec_path and sources.snapshot.files:
+    tree, by_source = await _file_origins(with_files)
+    source_paths = sorted(by_source)
+    destinations = destination_paths(request.owner, source_paths)
+    if request.owner.spec_path and source_paths:
         tree = await Get(Digest, RemovePrefix(tree, request.owner.spec_path))
-    source_names = list(sources.snapshot.files)
+    source_names = list(source_paths)
+    origins = [by_source[path] for path in source_paths]
     trees = [tree]
-    package_trees = await MultiGet(Get(PackageTree, PackageTreeRequest(fs)) for fs in packages)
-    for field_set, built in zip(packages, package_trees):
+    package_trees = await MultiGet(Get(PackageTree, PackageTreeRequest(fs)) for _, fs in packages)
+    for (target, field_set), built in zip(packages, package_trees):
         trees.append(built.digest)
         destinations += built.files
         source_names += [f"the package {field_set.address}" for _ in built.files]
+        spec = field_set.address.spec
+        package = FileOrigin(target=spec, package=spec, package_kind=target.alias)
+        origins += [package for _ in built.files]
     check_destinations(request.owner, destinations, source_names)
     merged = await Get(Digest, MergeDigests(trees))
-    return LayerInputs(merged, destinations, tuple(source_names))
+    return LayerInputs(merged, destinations, tuple(source_names), tuple(origins))
 
 
 def rules() -> Iterable[Rule | UnionRule]:

@@ -3,6 +3,7 @@
 A layer process sees only the tool and the layer's own files, and writes the blob under
 `blobs/sha256/<hex>` plus a small `layer.json`, so its result is cached (locally and
 remotely) by the digest of exactly those inputs; layers of one image build in parallel.
+It also lists each file it wrote with its checksums (`files.json`), for the image's SBOM.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
-from pants.engine.fs import CreateDigest, Digest, FileContent
+from pants.engine.fs import CreateDigest, Digest, DigestSubset, FileContent, PathGlobs, RemovePrefix
 from pants.engine.rules import Get, Rule, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.frozendict import FrozenDict
@@ -25,6 +26,7 @@ from hostprocess.oci.commands import (
     LayerCommand,
     LayerOptions,
 )
+from hostprocess.oci.file_digests import FILES_JSON
 from hostprocess.oci.image import Layer
 from hostprocess.subsystem import HostProcessSubsystem
 from hostprocess.util_rules.sandbox_inputs import sandbox_tree
@@ -35,6 +37,7 @@ from hostprocess.util_rules.tool import ToolOutput, ToolRequest
 CC0_LEGALCODE = "cc0-legalcode.txt"
 CC0_PACKAGE = "hostprocess.oci"
 BASE_LAYER_HISTORY = "hostprocess: base layer (licences, empty registry hives)"
+BASE_LAYER_LABEL = "built-in HostProcess base layer"
 TREE_ROOT = "root"  # where a files layer's tree is in its sandbox
 
 
@@ -49,6 +52,7 @@ class BuildSettings:
 class BuiltLayer:
     layer: Layer
     blobs: Digest  # `blobs/sha256/<hex>`, ready to merge into an OCI layout
+    files: Digest  # `files.json`: each file's path, size and checksums, for the SBOM
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,10 @@ async def _build_layer(
 ) -> BuiltLayer:
     request = ToolRequest(command, input_digest, description, immutable_inputs=immutable_inputs)
     output = await Get(ToolOutput, ToolRequest, request)
-    return BuiltLayer(Layer.from_json(json.loads(output.metadata[LAYER_JSON])), output.blobs)
+    listed = await Get(Digest, DigestSubset(output.output, PathGlobs([f"{TOOL_OUT}/{FILES_JSON}"])))
+    files = await Get(Digest, RemovePrefix(listed, TOOL_OUT))
+    layer = Layer.from_json(json.loads(output.metadata[LAYER_JSON]))
+    return BuiltLayer(layer, output.blobs, files)
 
 
 @rule(desc="Build the base layer", level=LogLevel.DEBUG)

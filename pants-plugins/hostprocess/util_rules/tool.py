@@ -77,6 +77,7 @@ class ToolRequest:
 class ToolOutput:
     metadata: FrozenDict[str, bytes]  # file name -> content, as `command.metadata` names them
     blobs: Digest  # blobs/sha256/<hex>, ready to merge into an OCI layout
+    output: Digest  # everything the command wrote, for outputs read only by later processes
 
 
 @rule(desc="Prepare a helper program process", level=LogLevel.DEBUG)
@@ -128,7 +129,8 @@ async def read_tool_output(request: ToolRequest) -> ToolOutput:
         Get(DigestContents, Digest, small), Get(Digest, RemovePrefix(blobs, out))
     )
     prefix = f"{out}/"
-    return ToolOutput(FrozenDict({fc.path[len(prefix) :]: fc.content for fc in contents}), blobs)
+    metadata = FrozenDict({fc.path[len(prefix) :]: fc.content for fc in contents})
+    return ToolOutput(metadata, blobs, result.output_digest)
 
 
 async def interactive_tool_process(request: ToolRequest) -> InteractiveProcess:

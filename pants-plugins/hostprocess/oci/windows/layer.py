@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hostprocess.oci.compression import BlobDigests, BlobSink
+from hostprocess.oci.file_digests import FileDigest, FileHasher
 from hostprocess.oci.tar import TarWriter
 from hostprocess.oci.types import Compression
 from hostprocess.oci.windows.paths import SEPARATOR, check_paths
@@ -46,13 +47,15 @@ def write_layer(
     level: int,
     mtime: int,
     threads: int | None = None,
+    file_digests: list[FileDigest] | None = None,
 ) -> BlobDigests:
     """Check the paths against the Windows rules, then stream the files as a layer to `out`.
 
     Every broken rule is raised at once (see `paths.check_paths`) before anything is
     written; paths that need long-path support are reported with `warnings.warn`.
     Base layers hold only `Files/`; child layers also need the `Hives` directory,
-    which hcsshim expects before `Files`.
+    which hcsshim expects before `Files`. With `file_digests`, each file's size and
+    checksums are appended to it as the file is written.
     """
     by_path = _index_files(files)
     directories = _parent_directories(by_path)
@@ -64,7 +67,11 @@ def write_layer(
         for components in sorted(directories.union(by_path)):
             name = "/".join((FILES_ROOT,) + components)
             if components in by_path:
-                _add_file(tar, name, by_path[components].source, mtime)
+                layer_file = by_path[components]
+                hasher = FileHasher() if file_digests is not None else None
+                _add_file(tar, name, layer_file.source, mtime, hasher)
+                if file_digests is not None and hasher:
+                    file_digests.append(hasher.result(layer_file.path))
             else:
                 _add_directory(tar, name, mtime)
         tar.close()
@@ -90,9 +97,12 @@ def _add_directory(tar: TarWriter, name: str, mtime: int) -> None:
     )
 
 
-def _add_file(tar: TarWriter, name: str, source: Path | bytes, mtime: int) -> None:
+def _add_file(
+    tar: TarWriter, name: str, source: Path | bytes, mtime: int, hasher: FileHasher | None
+) -> None:
     records = {"MSWINDOWS.fileattr": FILE_ATTRIBUTE_ARCHIVE}
+    observe = hasher.update if hasher else None
     if isinstance(source, bytes):
-        tar.add_bytes(name, source, mtime=mtime, pax_records=records)
+        tar.add_bytes(name, source, mtime=mtime, pax_records=records, observe=observe)
     else:
-        tar.add_file(name, source, mtime=mtime, pax_records=records)
+        tar.add_file(name, source, mtime=mtime, pax_records=records, observe=observe)
