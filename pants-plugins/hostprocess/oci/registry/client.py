@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hostprocess.oci.auth import Credentials
+from hostprocess.oci.image import Descriptor
 from hostprocess.oci.layout_reader import read_layout_image
 from hostprocess.oci.reference import validate_registry, validate_repository, validate_tag
 from hostprocess.oci.registry.authorizer import Authorizer
@@ -27,6 +28,13 @@ from hostprocess.oci.registry.push import (
     PushResult,
     push_image,
     tag_image,
+)
+from hostprocess.oci.registry.referrers import (
+    Attachment,
+    AttachResult,
+    Referrer,
+    attach,
+    list_referrers,
 )
 from hostprocess.oci.registry.retry import Retry
 from hostprocess.oci.registry.transport import Transport, is_loopback, tls_context
@@ -119,3 +127,25 @@ class RegistryClient:
         if size < 0:
             raise ValueError(f"blob {digest} cannot have a negative size ({size})")
         pull_blob(self._endpoint, repository, digest, size, destination)
+
+    def attach(
+        self, repository: str, subject: Descriptor, attachments: Sequence[Attachment]
+    ) -> AttachResult:
+        """Attach each document to the manifest `subject` (in `repository`) as an OCI referrer,
+        listed by the registry's referrers API or, without one, the referrers tag schema."""
+        validate_repository(repository)
+        return attach(
+            self._endpoint,
+            repository,
+            subject,
+            attachments,
+            self._progress,
+            chunk_size=self._chunk_size,
+        )
+
+    def list_referrers(
+        self, repository: str, subject_digest: str, artifact_type: str | None = None
+    ) -> tuple[Referrer, ...]:
+        """The referrers of `subject_digest` in `repository`, of `artifact_type` if given."""
+        validate_repository(repository)
+        return list_referrers(self._endpoint, repository, subject_digest, artifact_type)

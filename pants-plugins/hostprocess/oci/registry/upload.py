@@ -12,20 +12,36 @@ import re
 import threading
 from dataclasses import dataclass
 from enum import Enum
+from typing import Callable, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from hostprocess.oci.layout_reader import LayoutBlob
 from hostprocess.oci.registry.authorizer import Scopes
 from hostprocess.oci.registry.endpoint import Endpoint
 from hostprocess.oci.registry.errors import Cancelled, RegistryError, TransientError
 from hostprocess.oci.registry.progress import Progress, ProgressCallback
-from hostprocess.oci.registry.transport import Response, error_detail
+from hostprocess.oci.registry.transport import BodyStream, Response, error_detail
 
 log = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"(?:bytes=)?(\d+)-(\d+)")
 UPLOAD_GONE_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
 OCTET_STREAM = "application/octet-stream"
+
+
+class Blob(Protocol):
+    """What an upload needs of a blob: a layout's file (`LayoutBlob`) or bytes in memory."""
+
+    @property
+    def digest(self) -> str:
+        ...
+
+    @property
+    def size(self) -> int:
+        ...
+
+    def reader(self, offset: int, length: int) -> Callable[[], BodyStream]:
+        """A body of `length` bytes from `offset`, made afresh for every try."""
+        ...
 
 
 class BlobAction(Enum):
@@ -86,7 +102,7 @@ class BlobUploader:
         self._chunk_size = chunk_size
         self._progress = progress
 
-    def push(self, blob: LayoutBlob, stop: threading.Event) -> BlobPushed:
+    def push(self, blob: Blob, stop: threading.Event) -> BlobPushed:
         """Make sure the repository holds `blob`; `stop` abandons it with `Cancelled`."""
         if self._endpoint.retrying(
             f"check blob {blob.digest}", lambda _: self._exists(blob.digest), stop=stop
@@ -103,7 +119,7 @@ class BlobUploader:
             sent = self._upload_chunked(blob, session, stop)
         return self._done(blob, BlobPushed(BlobAction.UPLOADED, sent))
 
-    def _done(self, blob: LayoutBlob, pushed: BlobPushed) -> BlobPushed:
+    def _done(self, blob: Blob, pushed: BlobPushed) -> BlobPushed:
         self._progress(Progress(pushed.action.value, blob.digest, blob.size, blob.size))
         return pushed
 
@@ -116,7 +132,7 @@ class BlobUploader:
         return response.status == 200
 
     def _mount(
-        self, blob: LayoutBlob, mount_from: str, stop: threading.Event
+        self, blob: Blob, mount_from: str, stop: threading.Event
     ) -> tuple[bool, UploadSession | None]:
         """Ask for a cross-repository mount: mounted, or the upload session started instead."""
         url = self._url("uploads/?" + urlencode({"mount": blob.digest, "from": mount_from}))
@@ -157,7 +173,7 @@ class BlobUploader:
         return UploadSession.started(response)
 
     def _upload_monolithic(
-        self, blob: LayoutBlob, session: UploadSession | None, stop: threading.Event
+        self, blob: Blob, session: UploadSession | None, stop: threading.Event
     ) -> int:
         """POST for a session, then one streamed PUT of the whole blob; the bytes sent."""
 
@@ -181,7 +197,7 @@ class BlobUploader:
         return self._endpoint.retrying(f"upload blob {blob.digest}", attempt, stop=stop)
 
     def _upload_chunked(
-        self, blob: LayoutBlob, session: UploadSession | None, stop: threading.Event
+        self, blob: Blob, session: UploadSession | None, stop: threading.Event
     ) -> int:
         """PATCH chunks at the latest Location; after a failure, resume from its Range."""
         sent = 0
@@ -219,7 +235,7 @@ class BlobUploader:
         return sent
 
     def _patch(
-        self, blob: LayoutBlob, session: UploadSession, chunk_size: int
+        self, blob: Blob, session: UploadSession, chunk_size: int
     ) -> tuple[UploadSession | None, int]:
         """Send the next chunk: the session after it (None when the upload must restart), and
         how many bytes the registry acknowledged."""
@@ -253,7 +269,7 @@ class BlobUploader:
         # Registries send "0-0" for an empty upload too: assume empty; if wrong, a 416 says so.
         return session.moved(response, end + 1 if end else 0)
 
-    def _expect_created(self, response: Response, blob: LayoutBlob) -> None:
+    def _expect_created(self, response: Response, blob: Blob) -> None:
         self._endpoint.expect(response, (201,), f"PUT blob {blob.digest} to {self._repository}")
 
 
