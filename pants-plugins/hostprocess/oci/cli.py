@@ -13,15 +13,21 @@ import tempfile
 import time
 from functools import singledispatch
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from hostprocess.commandline.schema import Command
+from hostprocess.oci.attachments import document_attachments
+from hostprocess.oci.attest.cyclonedx import cyclonedx_document
+from hostprocess.oci.attest.provenance import provenance_statement
+from hostprocess.oci.attest.request import DocumentsRequest
+from hostprocess.oci.attest.spdx import spdx_document
 from hostprocess.oci.auth import CredentialsError, find_credentials, helper_env
 from hostprocess.oci.commands import (
     LAYER_JSON,
     PROGRAM,
     ArchiveCommand,
     BaseLayerCommand,
+    DocumentsCommand,
     LayerCommand,
     LayerOptions,
     PullCommand,
@@ -29,7 +35,7 @@ from hostprocess.oci.commands import (
     WriteIfPushedCommand,
 )
 from hostprocess.oci.file_digests import FILES_JSON, FileDigest, files_json
-from hostprocess.oci.image import Layer
+from hostprocess.oci.image import Descriptor, Layer
 from hostprocess.oci.layout import (
     blob_path,
     docker_manifest_json,
@@ -37,7 +43,13 @@ from hostprocess.oci.layout import (
     read_manifest,
     write_archive,
 )
-from hostprocess.oci.publish_record import shows_pushed, update_record, write_atomically
+from hostprocess.oci.layout_reader import read_layout_image
+from hostprocess.oci.publish_record import (
+    shows_pushed,
+    update_attachments,
+    update_record,
+    write_atomically,
+)
 from hostprocess.oci.pull_base import pull_base
 from hostprocess.oci.reference import Reference
 from hostprocess.oci.registry import (
@@ -104,6 +116,21 @@ def layer(command: LayerCommand) -> None:
 
 
 @run.register
+def documents(command: DocumentsCommand) -> None:
+    """Write the SBOMs and the provenance the command asks for, each atomically."""
+    request = DocumentsRequest.read(Path(command.request))
+    inventory, version = request.inventory, request.tool_version
+    makers: dict[str | None, Callable[[], bytes]] = {
+        command.spdx: lambda: spdx_document(inventory, version),
+        command.cyclonedx: lambda: cyclonedx_document(inventory, version),
+        command.provenance: lambda: provenance_statement(inventory, request.provenance, version),
+    }
+    for path, make in makers.items():
+        if path:
+            write_atomically(Path(path), make())
+
+
+@run.register
 def archive(command: ArchiveCommand) -> None:
     layout = Path(command.layout)
     extra = {}
@@ -132,11 +159,13 @@ def pull(command: PullCommand) -> None:
 
 @run.register
 def push(command: PushCommand) -> None:
-    """Push the layout's image, unless an earlier step of this run could not get it there.
+    """Push the layout's image, unless an earlier step of this run could not get it there;
+    then (a registry's first step) attach the documents and signatures.
 
     A registry's first push step of a run replaces the failure marker; a later tag's step
     (`follows`) finds it when the image did not get there, and stops at once instead of
-    spending the retry budget on a registry that already failed.
+    spending the retry budget on a registry that already failed. A signing key is loaded
+    before anything is pushed, so a wrong password or key pushes nothing.
     """
     marker = Path(command.failure_marker) if command.failure_marker else None
     if marker is not None and command.follows and marker.is_file():
@@ -147,25 +176,28 @@ def push(command: PushCommand) -> None:
         )
     if marker is not None and not command.follows:
         marker.unlink(missing_ok=True)
+    client = _client(command)
     try:
-        _push(command)
+        _push(command, client)
     except TagsNotMoved:
         raise  # the image is there: later tags may still move
     except (RegistryError, CredentialsError) as error:
         if marker is not None and not command.follows:
             write_atomically(marker, f"{error}\n")
         raise
+    if command.attach and not command.follows:
+        _attach(command, client)
 
 
-def _push(command: PushCommand) -> None:
-    """Push the layout's image; credentials come from the environment, never from argv."""
+def _client(command: PushCommand) -> RegistryClient:
+    """A client for the registry; credentials come from the environment, never from argv."""
     credentials = find_credentials(
         command.registry,
         username_env=command.username_env,
         password_env=command.password_env,
         env=helper_env(os.environ),
     )
-    client = RegistryClient(
+    return RegistryClient(
         command.registry,
         credentials=credentials,
         insecure=command.insecure,
@@ -173,6 +205,10 @@ def _push(command: PushCommand) -> None:
         deadlines=command.deadlines.deadlines(),
         progress=_print_progress,
     )
+
+
+def _push(command: PushCommand, client: RegistryClient) -> None:
+    """Push the layout's image and report what moved."""
     start = time.monotonic()
     result = _push_reporting_failure(client, command)
     took = f"{time.monotonic() - start:.2f} s"
@@ -191,6 +227,32 @@ def _push(command: PushCommand) -> None:
     _report_references(result.references, ())
     if command.record:
         update_record(Path(command.record), result.references, ())
+
+
+def _attach(command: PushCommand, client: RegistryClient) -> None:
+    """Attach the documents as referrers of the image; list and record each one."""
+    image = read_layout_image(Path(command.layout))
+    subject = Descriptor(image.media_type, image.digest, len(image.manifest))
+    kinds_and_attachments = document_attachments(command.attach)
+    result = client.attach(command.repository, subject, [a for _, a in kinds_and_attachments])
+    entries = []
+    for (kind, _), attached in zip(kinds_and_attachments, result.attached):
+        print(
+            f"Attached the {kind} ({attached.artifact_type}): {attached.reference} ({attached.status})"
+        )
+        entries.append(
+            {
+                "kind": kind,
+                "artifact_type": attached.artifact_type,
+                "reference": attached.reference,
+                "digest": attached.digest,
+            }
+        )
+    where = "the referrers API" if result.referrers_api else f"the tag {result.index_tag}"
+    print(f"{len(entries)} referrers of {image.digest}, listed by {where}.")
+    if command.record:
+        image_reference = str(Reference(command.registry, command.repository, digest=image.digest))
+        update_attachments(Path(command.record), image_reference, entries)
 
 
 def _push_reporting_failure(client: RegistryClient, command: PushCommand) -> PushResult:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Callable
 
 FILES_JSON = "files.json"  # beside layer.json: one record per file of the layer
 
@@ -47,6 +51,55 @@ class FileHasher:
 
     def result(self, path: str) -> FileDigest:
         return FileDigest(path, self._size, self._sha1.hexdigest(), self._sha256.hexdigest())
+
+
+class BackgroundHasher:
+    """Hashes files on a worker thread, chunk by chunk in order, so the writer's own thread
+    (which feeds the compressor) never waits on the hashes; at most `MAX_PENDING` chunks
+    wait at once, so a slow hash cannot hold a whole tree in memory."""
+
+    MAX_PENDING = 16
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="file-digests")
+        self._slots = threading.BoundedSemaphore(self.MAX_PENDING)
+        self._results: list[Future[FileDigest]] = []
+
+    def start_file(self) -> FileHasher:
+        return FileHasher()
+
+    def feeder(self, hasher: FileHasher) -> Callable[[bytes], None]:
+        """What the writer calls with each chunk of the file `hasher` hashes."""
+
+        def feed(chunk: bytes) -> None:
+            self._slots.acquire()
+            self._pool.submit(self._update, hasher, chunk)
+
+        return feed
+
+    def end_file(self, hasher: FileHasher, path: str) -> None:
+        self._results.append(self._pool.submit(hasher.result, path))
+
+    def results(self) -> list[FileDigest]:
+        """Every file's digests, in the order the files were written."""
+        return [future.result() for future in self._results]
+
+    def _update(self, hasher: FileHasher, chunk: bytes) -> None:
+        try:
+            hasher.update(chunk)
+        finally:
+            self._slots.release()
+
+    def __enter__(self) -> BackgroundHasher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
 
 
 def files_json(digests: list[FileDigest]) -> bytes:

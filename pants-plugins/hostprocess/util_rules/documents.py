@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 import pants.version
 from pants.backend.python.subsystems.setup import PythonSetup
@@ -89,8 +89,9 @@ def wanted_kinds(field_set: HostProcessImageFieldSet, subsystem: HostProcessSubs
     return kinds
 
 
-def external_parameters(field_set: HostProcessImageFieldSet, created: int) -> dict[str, Any]:
-    """The target and the fields that shaped the image, as the BUILD file sets them."""
+def external_parameters(field_set: HostProcessImageFieldSet) -> dict[str, Any]:
+    """The fields that shaped the image, as the BUILD file sets them (the provenance adds
+    the target's address and SOURCE_DATE_EPOCH beside them)."""
     fields = {
         field.alias: field.value
         for field in (
@@ -111,11 +112,7 @@ def external_parameters(field_set: HostProcessImageFieldSet, created: int) -> di
         )
         if field.value not in (None, "", (), {})
     }
-    return {
-        "target": field_set.address.spec,
-        "fields": json.loads(json.dumps(fields, default=_plain)),
-        "source_date_epoch": created,
-    }
+    return cast("dict[str, Any]", json.loads(json.dumps(fields, default=_plain)))
 
 
 def _plain(value: object) -> object:
@@ -208,7 +205,7 @@ async def image_documents(
         "base": _base_json(built),
         "layers": layers,
         "provenance": {
-            "external_parameters": external_parameters(field_set, created),
+            "external_parameters": external_parameters(field_set),
             "internal_parameters": {
                 "plugin_version": hostprocess.__version__,
                 "pants_version": pants.version.VERSION,

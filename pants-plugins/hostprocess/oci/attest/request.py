@@ -9,11 +9,36 @@ process reads both and builds the inventory the documents are made from.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from hostprocess.oci.attest.inventory import Inventory
+from hostprocess.oci.attest.provenance import ProvenanceInputs
 from hostprocess.oci.file_digests import FileDigest, read_files_json
 
 Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DocumentsRequest:
+    inventory: Inventory
+    provenance: ProvenanceInputs
+    tool_version: str  # the plugin's, named as the documents' creator
+
+    @classmethod
+    def read(cls, path: Path) -> DocumentsRequest:
+        """The request at `path`; the files it names are relative to the working directory
+        (the sandbox root, where the rules put them)."""
+        request = json.loads(path.read_bytes())
+        inventory = Inventory.from_json(inventory_json(request, lambda p: Path(p).read_bytes()))
+        provenance = request["provenance"]
+        inputs = ProvenanceInputs(
+            external_parameters=provenance["external_parameters"],
+            internal_parameters=provenance["internal_parameters"],
+            lockfiles=tuple((lock["name"], lock["sha256"]) for lock in provenance["lockfiles"]),
+        )
+        return cls(inventory, inputs, request["tool"]["version"])
 
 
 def inventory_json(request: Mapping[str, Any], read: Callable[[str], bytes]) -> Json:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from hostprocess.oci.compression import BlobDigests, BlobSink
-from hostprocess.oci.file_digests import FileDigest, FileHasher
+from hostprocess.oci.file_digests import BackgroundHasher, FileDigest
 from hostprocess.oci.tar import TarWriter
 from hostprocess.oci.types import Compression
 from hostprocess.oci.windows.paths import SEPARATOR, check_paths
@@ -59,7 +60,8 @@ def write_layer(
     """
     by_path = _index_files(files)
     directories = _parent_directories(by_path)
-    with BlobSink(out, compression, level=level, threads=threads) as sink:
+    hashes = BackgroundHasher() if file_digests is not None else None
+    with BlobSink(out, compression, level=level, threads=threads) as sink, hashes or nullcontext():
         tar = TarWriter(sink)
         if not base:
             _add_directory(tar, HIVES_ROOT, mtime)
@@ -68,14 +70,14 @@ def write_layer(
             name = "/".join((FILES_ROOT,) + components)
             if components in by_path:
                 layer_file = by_path[components]
-                hasher = FileHasher() if file_digests is not None else None
-                _add_file(tar, name, layer_file.source, mtime, hasher)
-                if file_digests is not None and hasher:
-                    file_digests.append(hasher.result(layer_file.path))
+                _add_file(tar, name, layer_file, mtime, hashes)
             else:
                 _add_directory(tar, name, mtime)
         tar.close()
-        return sink.close()
+        digests = sink.close()
+        if file_digests is not None and hashes:
+            file_digests.extend(hashes.results())
+        return digests
 
 
 def _index_files(files: Iterable[LayerFile]) -> dict[Components, LayerFile]:
@@ -98,11 +100,15 @@ def _add_directory(tar: TarWriter, name: str, mtime: int) -> None:
 
 
 def _add_file(
-    tar: TarWriter, name: str, source: Path | bytes, mtime: int, hasher: FileHasher | None
+    tar: TarWriter, name: str, layer_file: LayerFile, mtime: int, hashes: BackgroundHasher | None
 ) -> None:
     records = {"MSWINDOWS.fileattr": FILE_ATTRIBUTE_ARCHIVE}
-    observe = hasher.update if hasher else None
+    hasher = hashes.start_file() if hashes else None
+    observe = hashes.feeder(hasher) if hashes and hasher else None
+    source = layer_file.source
     if isinstance(source, bytes):
         tar.add_bytes(name, source, mtime=mtime, pax_records=records, observe=observe)
     else:
         tar.add_file(name, source, mtime=mtime, pax_records=records, observe=observe)
+    if hashes and hasher:
+        hashes.end_file(hasher, layer_file.path)
