@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 from e2e.loopback_service import LoopbackService
-from e2e.machine_cache import provisioned_once
+from machine_cache import provisioned_once
 
 REQUIREMENTS = Path("3rdparty/python/buildgrid-requirements.txt")
 PYTHON_VERSION = (3, 12)

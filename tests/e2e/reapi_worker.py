@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from e2e.loopback_service import LoopbackService
-from e2e.machine_cache import provisioned_once
+from machine_cache import provisioned_once
 
 SERVER_JAR = Path("/usr/share/bazel/A-server.jar")
 SOURCES = Path(

@@ -1,6 +1,6 @@
-"""What the end-to-end tests provision once per machine (BuildGrid's virtualenv, Bazel's
-remote worker): a directory under `$HOSTPROCESS_CACHE_DIR`, named by the digest of what it
-is made from, built under a lock that concurrent test processes wait on."""
+"""What tests provision once per machine (BuildGrid's virtualenv, Bazel's remote worker, the
+npm verifier's packages): a directory under `$HOSTPROCESS_CACHE_DIR`, named by the digest of
+what it is made from, built under a lock that concurrent test processes wait on."""
 
 from __future__ import annotations
 
