@@ -16,8 +16,14 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from hostprocess.commandline.schema import Command
-from hostprocess.oci.attachments import document_attachments
+from hostprocess.oci.attachments import (
+    Document,
+    document_attachments,
+    read_signing_key,
+    signature_attachments,
+)
 from hostprocess.oci.attest.cyclonedx import cyclonedx_document
+from hostprocess.oci.attest.keys import SigningKey
 from hostprocess.oci.attest.provenance import provenance_statement
 from hostprocess.oci.attest.request import DocumentsRequest
 from hostprocess.oci.attest.spdx import spdx_document
@@ -176,6 +182,9 @@ def push(command: PushCommand) -> None:
         )
     if marker is not None and not command.follows:
         marker.unlink(missing_ok=True)
+    key = None
+    if command.signing_key and not command.follows:
+        key = read_signing_key(command.signing_key, command.signing_key_password_env)
     client = _client(command)
     try:
         _push(command, client)
@@ -185,8 +194,8 @@ def push(command: PushCommand) -> None:
         if marker is not None and not command.follows:
             write_atomically(marker, f"{error}\n")
         raise
-    if command.attach and not command.follows:
-        _attach(command, client)
+    if (command.attach or key) and not command.follows:
+        _attach(command, client, key)
 
 
 def _client(command: PushCommand) -> RegistryClient:
@@ -229,11 +238,17 @@ def _push(command: PushCommand, client: RegistryClient) -> None:
         update_record(Path(command.record), result.references, ())
 
 
-def _attach(command: PushCommand, client: RegistryClient) -> None:
-    """Attach the documents as referrers of the image; list and record each one."""
+def _attach(command: PushCommand, client: RegistryClient, key: SigningKey | None) -> None:
+    """Attach the documents (and, with a key, the signatures) as referrers of the image;
+    list and record each one; write the public key for verifiers."""
     image = read_layout_image(Path(command.layout))
     subject = Descriptor(image.media_type, image.digest, len(image.manifest))
-    kinds_and_attachments = document_attachments(command.attach)
+    documents = [Document.parse(spec) for spec in command.attach]
+    kinds_and_attachments = document_attachments(documents)
+    if key:
+        kinds_and_attachments += signature_attachments(
+            key, command.repository, image.digest, documents
+        )
     result = client.attach(command.repository, subject, [a for _, a in kinds_and_attachments])
     entries = []
     for (kind, _), attached in zip(kinds_and_attachments, result.attached):
@@ -253,6 +268,9 @@ def _attach(command: PushCommand, client: RegistryClient) -> None:
     if command.record:
         image_reference = str(Reference(command.registry, command.repository, digest=image.digest))
         update_attachments(Path(command.record), image_reference, entries)
+    if key and command.public_key_out:
+        write_atomically(Path(command.public_key_out), key.public_key_pem())
+        print(f"Signed with the key whose public half is {command.public_key_out}.")
 
 
 def _push_reporting_failure(client: RegistryClient, command: PushCommand) -> PushResult:

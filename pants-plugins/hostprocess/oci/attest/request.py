@@ -53,9 +53,12 @@ def inventory_json(request: Mapping[str, Any], read: Callable[[str], bytes]) -> 
         files = []
         for digest in digests:
             origin = origins.get(digest.path, {})
+            if "url" in origin and "target" not in origin:
+                # A Dockerfile's ADD of a URL: the image's own download.
+                origin = {**origin, "target": address}
             files.append(_file(digest, origin))
             if "url" in origin:
-                downloads.append(_download(digest, origin, address))
+                downloads.append(_download(digest, origin))
             if "package" in origin:
                 packages.append(_package(digest, origin))
         described = {key: value for key, value in layer.items() if not key.endswith("_json")}
@@ -80,12 +83,11 @@ def _file(digest: FileDigest, origin: Mapping[str, str]) -> Json:
     }
 
 
-def _download(digest: FileDigest, origin: Mapping[str, str], address: str) -> Json:
-    """A Dockerfile's ADD of a URL has no target of its own: the image's address stands in."""
+def _download(digest: FileDigest, origin: Mapping[str, str]) -> Json:
     return {
         "url": origin["url"],
         "sha256": digest.sha256,
-        "target": origin.get("target") or address,
+        "target": origin["target"],
         "path": digest.path,
     }
 
