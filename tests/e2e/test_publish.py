@@ -173,7 +173,7 @@ class Run:
     seconds: float
     proxied: tuple[Recorded, ...]  # what the proxy in front of the registry saw
     registry_log: str  # what the anonymous registry logged meanwhile
-    record: Optional[dict[str, str]]  # dist/examples/hello.publish.json afterwards
+    record: Optional[dict[str, Any]]  # dist/examples/hello.publish.json afterwards
 
 
 def run_pants(
@@ -211,6 +211,12 @@ def packaged_digest(site: Site) -> str:
     """The one manifest `package` wrote (the layout's index has an entry per tag)."""
     [digest] = {entry["digest"] for entry in load_json(site.layout / "index.json")["manifests"]}
     return digest
+
+
+def image_blob_digests(site: Site) -> set[str]:
+    """The packaged image's layer and config digests (not those of its attachments)."""
+    manifest = json.loads(blob(site.layout, packaged_digest(site)).read_bytes())
+    return {d["digest"] for d in [*manifest["layers"], manifest["config"]]}
 
 
 def assert_no_platform(data: bytes, what: str) -> None:
@@ -375,25 +381,45 @@ def test_publish_reports_every_reference_and_digest(
         assert (entry["target"], entry["repository"]) == ("examples:hello", REPOSITORY)
         assert (entry["published"], entry["exit_code"]) == (True, 0)
 
-    # dist/examples/hello.publish.json: every reference pushed, with its digest.
+    # dist/examples/hello.publish.json: every reference pushed, with its digest, and what each
+    # registry's first step attached (by default the SPDX SBOM and the provenance).
     expected_record = {}
     for host in hosts:
         expected_record[f"{host}/{REPOSITORY}@{digest}"] = digest
         expected_record.update({f"{host}/{REPOSITORY}:{tag}": digest for tag in TAGS})
+    assert run.record is not None
+    attachments = run.record.pop("attachments")
     assert run.record == expected_record
+    assert sorted(attachments) == sorted(f"{host}/{REPOSITORY}@{digest}" for host in hosts)
+    for attached in attachments.values():
+        assert [a["kind"] for a in attached] == ["spdx", "provenance"], attached
+        assert all(a["digest"] in run.output for a in attached), run.output
 
 
 def test_publish_uploads_every_blob_before_the_manifest(
     first_publish: FirstPublish, site: Site
 ) -> None:
-    """What the recorder saw: each blob's upload finished once, then the manifest, then the tags."""
+    """What the recorder saw: each blob's upload finished once, then the manifest, then the tags
+    (the attachments, which follow, are tested in test_supply_chain.py)."""
     digest = packaged_digest(site)
     manifest = json.loads(blob(site.layout, digest).read_bytes())
     sent = first_publish.run.proxied
     assert {r.action for r in sent} == {FORWARD}
-    finished = [i for i, r in enumerate(sent) if r.method == "PUT" and "/blobs/uploads/" in r.path]
+    image_blobs = image_blob_digests(site)
+    finished = [
+        i
+        for i, r in enumerate(sent)
+        if r.method == "PUT"
+        and "/blobs/uploads/" in r.path
+        and any(d in r.path for d in image_blobs)
+    ]
     assert len(finished) == len(manifest["layers"]) + 1, sent
-    manifest_puts = [i for i, r in enumerate(sent) if r.method == "PUT" and "/manifests/" in r.path]
+    image_references = (digest, *TAGS)
+    manifest_puts = [
+        i
+        for i, r in enumerate(sent)
+        if r.method == "PUT" and "/manifests/" in r.path and r.path.endswith(image_references)
+    ]
     assert manifest_puts and min(manifest_puts) > max(finished), sent
     assert [sent[i].path.rsplit("/", 1)[1] for i in manifest_puts] == [digest, *TAGS]
 
@@ -460,7 +486,9 @@ def test_republish_uploads_nothing(
     assert uploads(first_publish.run.proxied), "the recorder missed the first publish's uploads"
     assert uploads(republish.proxied) == [], republish.proxied
     sent = [(r.method, r.path) for r in republish.proxied]
-    assert len([s for s in sent if s[0] == "HEAD" and "/blobs/" in s[1]]) == 3, sent
+    image_blobs = image_blob_digests(site)
+    checks = [s for s in sent if s[0] == "HEAD" and "/blobs/" in s[1]]
+    assert len([s for s in checks if s[1].rsplit("/", 1)[1] in image_blobs]) == 3, sent
     writes = {s for s in sent if s[0] in UPLOAD_METHODS}
     assert writes <= {("PUT", f"/v2/{REPOSITORY}/manifests/{digest}")}, sent
     # The registry's own log agrees.
@@ -521,8 +549,16 @@ def flaky_publish(
     )
     site.write_docker_config({"auths": {}, "credHelpers": {basic_registry.host: HELPER}})
     site.helper_log.unlink(missing_ok=True)
+    # The image alone, so that the seeded faults meet the requests they were chosen for
+    # (attaching documents over faults is the referrers client's own test).
+    no_documents = ("--hostprocess-sbom-formats=[]", "--no-hostprocess-provenance")
     return run_pants(
-        site, "publish", "examples:hello", anonymous=anonymous_registry, proxy=flaky_proxy
+        site,
+        *no_documents,
+        "publish",
+        "examples:hello",
+        anonymous=anonymous_registry,
+        proxy=flaky_proxy,
     )
 
 

@@ -10,9 +10,9 @@ import hashlib
 import json
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Callable
+from typing import Callable, Iterator
 
 FILES_JSON = "files.json"  # beside layer.json: one record per file of the layer
 
@@ -65,9 +65,6 @@ class BackgroundHasher:
         self._slots = threading.BoundedSemaphore(self.MAX_PENDING)
         self._results: list[Future[FileDigest]] = []
 
-    def start_file(self) -> FileHasher:
-        return FileHasher()
-
     def feeder(self, hasher: FileHasher) -> Callable[[bytes], None]:
         """What the writer calls with each chunk of the file `hasher` hashes."""
 
@@ -90,16 +87,21 @@ class BackgroundHasher:
         finally:
             self._slots.release()
 
-    def __enter__(self) -> BackgroundHasher:
-        return self
+    def shutdown(self, *, cancel: bool) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+
+@contextmanager
+def background_hasher() -> Iterator[BackgroundHasher]:
+    """A `BackgroundHasher` whose thread ends with the block (its pending work dropped if the
+    block failed)."""
+    hashes = BackgroundHasher()
+    try:
+        yield hashes
+    except BaseException:
+        hashes.shutdown(cancel=True)
+        raise
+    hashes.shutdown(cancel=False)
 
 
 def files_json(digests: list[FileDigest]) -> bytes:

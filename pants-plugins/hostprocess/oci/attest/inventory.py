@@ -9,9 +9,10 @@ document's bytes; the order of layers is the image's and is kept.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, cast
 
 from hostprocess.oci.types import validate_digest
 
@@ -131,17 +132,7 @@ class ImageInfo:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "name": self.name,
-            "digest": self.digest,
-            "media_type": self.media_type,
-            "size": self.size,
-            "repository": self.repository,
-            "tags": list(self.tags),
-            "architecture": self.architecture,
-            "created": self.created,
-        }
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -210,14 +201,7 @@ class FileInfo:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "sha256": self.sha256,
-            "sha1": self.sha1,
-            "size": self.size,
-            "target": self.target,
-            "source": self.source,
-        }
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -250,14 +234,7 @@ class LayerInfo:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "diff_id": self.diff_id,
-            "size": self.size,
-            "media_type": self.media_type,
-            "label": self.label,
-            "files": [f.to_json() for f in self.files],
-        }
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -279,7 +256,7 @@ class Download:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "sha256": self.sha256, "target": self.target, "path": self.path}
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -301,7 +278,7 @@ class PackagedArtifact:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "kind": self.kind, "path": self.path, "sha256": self.sha256}
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -344,3 +321,8 @@ class Inventory:
     def files(self) -> Sequence[tuple[int, LayerInfo, FileInfo]]:
         """Every file with its layer and the layer's index (a layer digest may repeat)."""
         return [(i, layer, f) for i, layer in enumerate(self.layers) for f in layer.files]
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    """A record's fields as JSON values (nested records as objects, tuples as lists)."""
+    return cast("dict[str, Any]", json.loads(json.dumps(asdict(record))))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from hostprocess.oci.compression import BlobDigests, BlobSink
-from hostprocess.oci.file_digests import BackgroundHasher, FileDigest
+from hostprocess.oci.file_digests import BackgroundHasher, FileDigest, FileHasher, background_hasher
 from hostprocess.oci.tar import TarWriter
 from hostprocess.oci.types import Compression
 from hostprocess.oci.windows.paths import SEPARATOR, check_paths
@@ -60,8 +60,8 @@ def write_layer(
     """
     by_path = _index_files(files)
     directories = _parent_directories(by_path)
-    hashes = BackgroundHasher() if file_digests is not None else None
-    with BlobSink(out, compression, level=level, threads=threads) as sink, hashes or nullcontext():
+    hashing = background_hasher() if file_digests is not None else nullcontext(None)
+    with BlobSink(out, compression, level=level, threads=threads) as sink, hashing as hashes:
         tar = TarWriter(sink)
         if not base:
             _add_directory(tar, HIVES_ROOT, mtime)
@@ -103,7 +103,7 @@ def _add_file(
     tar: TarWriter, name: str, layer_file: LayerFile, mtime: int, hashes: BackgroundHasher | None
 ) -> None:
     records = {"MSWINDOWS.fileattr": FILE_ATTRIBUTE_ARCHIVE}
-    hasher = hashes.start_file() if hashes else None
+    hasher = FileHasher() if hashes else None
     observe = hashes.feeder(hasher) if hashes and hasher else None
     source = layer_file.source
     if isinstance(source, bytes):
