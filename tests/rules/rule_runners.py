@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+from pants.build_graph.build_file_aliases import BuildFileAliases
 from pants.core.target_types import FilesGeneratorTarget
 from pants.core.target_types import rules as core_target_type_rules
 from pants.core.util_rules import source_files
@@ -58,13 +59,16 @@ def download_options() -> list[str]:
 
 def tool_rule_runner(
     target_types: Sequence[type[Target]] = (),
-    query_rules: Sequence[QueryRule] = (),
+    query_rules: Sequence[Any] = (),
     options: Sequence[str] = (),
+    objects: Mapping[str, Any] = {},
 ) -> RuleRunner:
     """A RuleRunner that builds images, parses Dockerfiles and runs image tests.
 
-    `target_types` and `query_rules` come beside the plugin's and the `files` target;
-    `options` are extra flags such as `--hostprocess-compression=zstd`.
+    `target_types` and `query_rules` (and any other rules) come beside the plugin's and the
+    `files` target;
+    `options` are extra flags such as `--hostprocess-compression=zstd`; `objects` are BUILD
+    file symbols such as `http_source`.
     """
     runner = RuleRunner(
         target_types=[*register.target_types(), FilesGeneratorTarget, *target_types],
@@ -74,6 +78,7 @@ def tool_rule_runner(
             *source_files.rules(),
             *query_rules,
         ],
+        aliases=[BuildFileAliases(objects=dict(objects))],
     )
     runner.set_options(
         [*pex_tool_options(), *download_options(), *options],

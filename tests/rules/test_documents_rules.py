@@ -14,7 +14,7 @@ from textwrap import dedent
 from typing import Any
 
 from pants.core.goals.package import BuiltPackage
-from pants.core.target_types import ArchiveTarget, FileTarget
+from pants.core.target_types import ArchiveTarget, FileTarget, http_source
 from pants.core.util_rules import archive, system_binaries
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
@@ -44,6 +44,7 @@ def _runner(tmp_path: Path, image_fields: str, *options: str) -> tuple[RuleRunne
             QueryRule(DigestContents, [Digest]),
         ],
         options=options,
+        objects={"http_source": http_source},
     )
     rule_runner.write_files(
         {
@@ -112,12 +113,14 @@ def test_the_spdx_sbom_lists_every_file_download_and_package(tmp_path: Path) -> 
     )
     assert sorted(by_name["./tool.exe"]["checksums"], key=str) == sorted(_checksums(TOOL), key=str)
     assert "C:\\start.ps1" in by_name["./start.ps1"]["comment"]
-    assert "apps/agent:scripts" in by_name["./start.ps1"]["comment"]
+    assert "apps/agent/start.ps1:scripts" in by_name["./start.ps1"]["comment"]  # its file target
     assert "apps/agent/start.ps1" in by_name["./start.ps1"]["comment"]
     archive = by_name["./config.tar"]
     packages = {p["name"]: p for p in document["packages"]}
-    downloads = [p for p in document["packages"] if p.get("downloadLocation") == url]
+    # A file:// URL is no SPDX download location: NOASSERTION, and the URL in the comment.
+    downloads = [p for p in document["packages"] if url in p.get("comment", "")]
     assert len(downloads) == 1, packages
+    assert downloads[0]["downloadLocation"] == "NOASSERTION"
     assert {"algorithm": "SHA256", "checksumValue": hashlib.sha256(TOOL).hexdigest()} in downloads[
         0
     ]["checksums"]

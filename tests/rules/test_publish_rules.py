@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List
 
+import pytest
 from pants.core.goals.publish import PublishProcesses
 from pants.engine.addresses import Address
 from pants.engine.fs import Digest, DigestContents
+from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from hostprocess.goals.publish import (
@@ -19,6 +21,7 @@ from hostprocess.goals.publish import (
     PublishHostProcessImageRequest,
 )
 from rules.agent_project import START_SCRIPT, agent_build
+from rules.rule_runners import wrapped_error
 from rules.test_package_rules import make_rule_runner
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nnot really a certificate\n-----END CERTIFICATE-----\n"
@@ -122,3 +125,100 @@ def test_each_tag_is_its_own_publish_step_and_later_ones_follow_the_first() -> N
         ((f"{ci}/windows/agent:v1",), ci, "v1", False),
         ((f"{ci}/windows/agent:latest",), ci, "latest", True),
     ]
+
+
+def _signing_runner(image_fields: str, *options: str) -> RuleRunner:
+    registries = (
+        "{'ci': {'address': 'registry.ci.internal:5000', 'default': True}, "
+        "'prod': {'address': 'prod.example', 'default': True, 'signing_key': 'keys/prod.pem'}}"
+    )
+    rule_runner = make_rule_runner(
+        f"--hostprocess-registries={registries}",
+        *options,
+        query_rules=(QueryRule(PublishProcesses, [PublishHostProcessImageRequest]),),
+    )
+    rule_runner.write_files(
+        {
+            "apps/agent/BUILD": agent_build(f'image_tags=["v1", "latest"], {image_fields}'),
+            "apps/agent/start.ps1": START_SCRIPT,
+            "keys/signing.pem": "a private key the rules never read",
+        }
+    )
+    return rule_runner
+
+
+def _steps(rule_runner: RuleRunner) -> list[tuple[list[str], dict[str, bytes], dict[str, str]]]:
+    """Each push step's argv (from `push`), sandbox files and environment."""
+    field_set = PublishHostProcessImageFieldSet.create(rule_runner.get_target(IMAGE))
+    jobs = rule_runner.request(PublishProcesses, [PublishHostProcessImageRequest(field_set, ())])
+    steps = []
+    for job in jobs:
+        assert job.process is not None
+        process = job.process.process
+        argv = list(process.argv)
+        contents = rule_runner.request(DigestContents, [process.input_digest])
+        files = {fc.path: fc.content for fc in contents}
+        steps.append((argv[argv.index("push") :], files, dict(process.env)))
+    return steps
+
+
+def test_the_first_step_of_each_registry_attaches_the_documents_and_signs() -> None:
+    """The key goes to the push as an absolute path (never into a sandbox); each registry's
+    own `signing_key` overrides `[hostprocess].signing_key`; later tags only move."""
+    rule_runner = _signing_runner(
+        "",
+        "--hostprocess-signing-key=keys/signing.pem",
+        "--hostprocess-signing-key-password-env=HOSTPROCESS_TEST_KEY_PASSWORD",
+    )
+    steps = _steps(rule_runner)
+    keys = {}
+    for argv, files, env in steps:
+        registry = _flag_value(argv, "--registry")
+        assert not [path for path in files if path.endswith(".pem")], files
+        if "--follows" in argv:
+            assert not {"--attach", "--signing-key", "--public-key-out"} & set(argv), argv
+            continue
+        attached = [argv[i + 1] for i, flag in enumerate(argv) if flag == "--attach"]
+        assert attached == [
+            "spdx=documents/agent.spdx.json",
+            "provenance=documents/agent.provenance.json",
+        ]
+        for spec in attached:
+            assert spec.split("=", 1)[1] in files
+        keys[registry] = _flag_value(argv, "--signing-key")
+        assert _flag_value(argv, "--signing-key-password-env") == "HOSTPROCESS_TEST_KEY_PASSWORD"
+        assert _flag_value(argv, "--public-key-out").endswith(
+            f"agent.{registry.replace(':', '-')}.pub"
+        )
+    build_root = rule_runner.build_root
+    assert keys == {
+        "registry.ci.internal:5000": f"{build_root}/keys/signing.pem",
+        "prod.example": f"{build_root}/keys/prod.pem",
+    }
+
+
+def _signed_registries(rule_runner: RuleRunner) -> list[str]:
+    return [
+        _flag_value(argv, "--registry")
+        for argv, _, _ in _steps(rule_runner)
+        if "--signing-key" in argv
+    ]
+
+
+def test_sign_false_never_signs() -> None:
+    rule_runner = _signing_runner("sign=False,", "--hostprocess-signing-key=keys/signing.pem")
+    assert _signed_registries(rule_runner) == []
+
+
+def test_without_sign_only_registries_with_a_key_sign() -> None:
+    """No `[hostprocess].signing_key`: prod still signs with its own key, ci does not."""
+    assert _signed_registries(_signing_runner("")) == ["prod.example"]
+
+
+def test_sign_true_without_a_key_fails_naming_the_target_and_registry() -> None:
+    rule_runner = _signing_runner("sign=True,")
+    with pytest.raises(ExecutionError) as error:
+        _steps(rule_runner)
+    message = str(wrapped_error(error.value))
+    assert "apps/agent:agent" in message and "sign=True" in message
+    assert "registry.ci.internal:5000" in message and "signing_key" in message

@@ -27,6 +27,9 @@ DOCUMENT_ID = "SPDXRef-DOCUMENT"
 _ARTIFACT_PURPOSES = {"pex_binary": "APPLICATION", "archive": "ARCHIVE"}
 
 
+DOWNLOAD_SCHEMES = frozenset({"http", "https", "ftp", "sftp"})
+
+
 def spdx_document(inventory: Inventory, tool_version: str) -> bytes:
     """The SBOM as canonical JSON bytes: a function of the inventory and the plugin version."""
     image = inventory.image
@@ -103,13 +106,20 @@ def _download_package(download: Download) -> dict[str, Any]:
     return {
         "SPDXID": spdx_id(naming.download_id(download)),
         "name": download.url.rstrip("/").rsplit("/", 1)[-1] or download.url,
-        "downloadLocation": download.url,
+        "downloadLocation": _download_location(download.url),
         "filesAnalyzed": False,
         "primaryPackagePurpose": "FILE",
         "checksums": [_sha256(download.sha256)],
-        "comment": f"Downloaded by an http_source of {download.target} as {download.path}.",
+        "comment": f"Downloaded from {download.url} for {download.target} as {download.path}.",
         **_no_licence(),
     }
+
+
+def _download_location(url: str) -> str:
+    """The URL where SPDX 2.3 allows one (http, https, ftp, sftp); otherwise (a `file://`
+    source, say) NOASSERTION, and the URL is in the package's comment."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    return url if scheme in DOWNLOAD_SCHEMES else NOASSERTION
 
 
 def _artifact_package(artifact: PackagedArtifact) -> dict[str, Any]:
