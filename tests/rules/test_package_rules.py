@@ -154,7 +154,9 @@ def test_relocated_files_and_gzip_level() -> None:
     layer = gzip.decompress(blob(files, "apps/app", manifest["layers"][1]["digest"]))
     with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
         assert tar.extractfile("Files/scripts/start.ps1").read() == b"Write-Output start\n"  # type: ignore[union-attr]
-    assert set(files) == {"apps/app.image.json", "apps/app/oci-layout", "apps/app/index.json"} | {
+    documents = {"apps/app.spdx.json", "apps/app.provenance.json"}  # by default
+    outputs = {"apps/app.image.json", "apps/app/oci-layout", "apps/app/index.json", *documents}
+    assert set(files) == outputs | {
         f"apps/app/blobs/sha256/{d.split(':')[1]}"
         for d in [
             summary["digest"],

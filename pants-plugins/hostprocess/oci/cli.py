@@ -13,17 +13,11 @@ import tempfile
 import time
 from functools import singledispatch
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 from hostprocess.commandline.schema import Command
-from hostprocess.oci.attachments import (
-    Document,
-    document_attachments,
-    read_signing_key,
-    signature_attachments,
-)
+from hostprocess.oci.attachments import Document, document_attachments
 from hostprocess.oci.attest.cyclonedx import cyclonedx_document
-from hostprocess.oci.attest.keys import SigningKey
 from hostprocess.oci.attest.provenance import provenance_statement
 from hostprocess.oci.attest.request import DocumentsRequest
 from hostprocess.oci.attest.spdx import spdx_document
@@ -66,6 +60,9 @@ from hostprocess.oci.registry import (
     TagsNotMoved,
 )
 from hostprocess.oci.types import Compression
+
+if TYPE_CHECKING:
+    from hostprocess.oci.attest.keys import SigningKey
 from hostprocess.oci.windows.base import base_layer_files
 from hostprocess.oci.windows.layer import LayerFile, write_layer
 
@@ -184,6 +181,8 @@ def push(command: PushCommand) -> None:
         marker.unlink(missing_ok=True)
     key = None
     if command.signing_key and not command.follows:
+        from hostprocess.oci.signatures import read_signing_key  # needs cryptography: see there
+
         key = read_signing_key(command.signing_key, command.signing_key_password_env)
     client = _client(command)
     try:
@@ -246,6 +245,8 @@ def _attach(command: PushCommand, client: RegistryClient, key: SigningKey | None
     documents = [Document.parse(spec) for spec in command.attach]
     kinds_and_attachments = document_attachments(documents)
     if key:
+        from hostprocess.oci.signatures import signature_attachments
+
         kinds_and_attachments += signature_attachments(
             key, command.repository, image.digest, documents
         )
