@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 from e2e.checkout import Checkout, copy_repo, load_json
+from e2e.containerd import Containerd, running_containerd
 
 pytest.register_assert_rewrite("oci.registry_servers")
 from oci.registry_servers import RegistryServer, openssl, skopeo_output  # noqa: E402
@@ -144,6 +145,22 @@ def test_the_image_is_the_unsigned_image_and_still_platform_free(published: Publ
         assert key not in raw, f"the image is no longer one platform-free manifest: {key!r}"
     inspected = json.loads(skopeo_output(f"{registry.host}/{REPOSITORY}:latest"))
     assert (inspected["Digest"], inspected["Os"]) == (digest, "windows")
+
+
+@pytest.fixture(scope="module")
+def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
+    yield from running_containerd(tmp_path_factory.mktemp("containerd"))
+
+
+def test_containerd_1_6_still_pulls_the_signed_image_as_windows_amd64(
+    published: Published, containerd: Containerd
+) -> None:
+    reference = f"{published.registry.host}/{REPOSITORY}:latest"
+    containerd.ctr("images", "pull", "--plain-http", "--platform", "windows/amd64", reference)
+    listed = containerd.ctr("images", "ls").stdout.splitlines()
+    row = next(line.split() for line in listed if line.startswith(reference + " "))
+    assert row[1:3] == ["application/vnd.oci.image.manifest.v1+json", published.unsigned_digest]
+    assert row[-2] == "windows/amd64", listed
 
 
 def test_every_attachment_is_listed_by_the_tag_schema_and_recorded(published: Published) -> None:
@@ -274,7 +291,7 @@ def test_two_concurrent_publishes_attaching_different_documents_are_both_listed(
         build = checkout.root / "examples" / "BUILD"
         build.write_text(
             build.read_text().replace(
-                'name="hello",', f'name="hello",\n    repository="supply-chain/concurrent",', 1
+                'name="hello",', 'name="hello",\n    repository="supply-chain/concurrent",', 1
             )
         )
         checkout.pants("package", "examples:hello")  # built first, so the publishes overlap

@@ -46,7 +46,6 @@ from oci.registry_servers import (  # noqa: E402
     RegistryServer,
     assert_served,
     skopeo_output,
-    unique_repository,
 )
 
 pytest_plugins = ["oci.registry_servers"]

@@ -18,7 +18,7 @@ from pants.core.target_types import rules as core_target_type_rules
 from pants.core.util_rules import source_files
 from pants.engine.internals.scheduler import ExecutionError
 from pants.engine.target import Target
-from pants.testutil.rule_runner import QueryRule, RuleRunner
+from pants.testutil.rule_runner import RuleRunner
 
 from hostprocess import register
 from pinned_versions import read_pinned_versions

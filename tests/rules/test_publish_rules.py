@@ -12,7 +12,7 @@ from typing import Dict, List
 import pytest
 from pants.core.goals.publish import PublishProcesses
 from pants.engine.addresses import Address
-from pants.engine.fs import Digest, DigestContents
+from pants.engine.fs import DigestContents
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 

@@ -59,12 +59,11 @@ from hostprocess.oci.registry import (
     RegistryError,
     TagsNotMoved,
 )
-from hostprocess.oci.types import Compression
-
-if TYPE_CHECKING:
-    from hostprocess.oci.attest.keys import SigningKey
 from hostprocess.oci.windows.base import base_layer_files
 from hostprocess.oci.windows.layer import LayerFile, write_layer
+
+if TYPE_CHECKING:  # imported when a push signs (see oci/signatures.py)
+    from hostprocess.oci.attest.keys import SigningKey
 
 
 def tree_files(root: Path) -> Iterator[LayerFile]:
