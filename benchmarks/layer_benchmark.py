@@ -432,7 +432,7 @@ def _seconds(records: list[dict[str, Any]], name: str) -> float:
 
 
 def report_workunits(timings: Path, wall: float, title: str, top: int = 12) -> None:
-    """How the run's wall time splits between Pants and the layer processes, from its
+    """How the run's wall time splits between Pants and its processes (layers, SBOMs), from its
     workunits and --stats-log counters; then its longest workunits (they nest and run in
     parallel, so they do not add up to the wall time)."""
     records: list[dict[str, Any]] = json.loads(timings.read_text())
@@ -451,11 +451,11 @@ def report_workunits(timings: Path, wall: float, title: str, top: int = 12) -> N
         ("outside the `package` goal rule (client, options, session)", wall - goal),
         ("in the goal, around building the image (targets, writing dist/)", goal - image),
         ("building the image (build_hostprocess_image)", image),
-        (f"  layer processes, {len(spans)} in parallel, summed (run_local_process)", processes),
+        (f"  processes (layers, SBOMs), {len(spans)}, summed (run_local_process)", processes),
         ("    materialising their sandboxes (setup_sandbox)", sandboxes),
         ("    running and capturing (stats: local_process_total_time_run_ms)", running),
         ("      the files layer's tool itself (its process, seen in /proc)", tool),
-        ("      the rest: Pants capturing outputs into its store, other layers", running - tool),
+        ("      the rest: Pants capturing outputs, other layers, SBOMs", running - tool),
     ]  # fmt: skip
     for label, seconds in steps:
         print(f"  {label:<70} {seconds:>8.2f} s {100 * seconds / wall:>5.0f}%")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from e2e.loopback_service import stop_process
 from system_tools import system_tool
 
 STARTUP_SECONDS = 30
@@ -53,12 +54,7 @@ class Containerd:
         return result
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=20)
+        stop_process(self.process)
 
 
 def running_containerd(directory: Path) -> Iterator[Containerd]:

@@ -4,8 +4,13 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+# Before its import, so that the servers' own asserts explain their failures.
+pytest.register_assert_rewrite("oci.hostile_servers")
+from oci.hostile_servers import ScriptedServer  # noqa: E402
 
 # Hypothesis keeps caches in its storage directory: keep them out of the repository.
 os.environ.setdefault(
@@ -31,3 +36,12 @@ def find_cc0() -> Path:
         f"{Path(__file__).resolve()}; the test needs the repository's copy (under Pants, "
         "add a dependency on the file to this test target)"
     )
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ScriptedServer]]:
+    """Servers a test starts (`hostile_servers.ScriptedServer`); all stopped afterwards."""
+    started: list[ScriptedServer] = []
+    yield started
+    for server in started:
+        server.stop()

@@ -14,7 +14,6 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -390,14 +389,6 @@ class MemoryRegistry:
         digest = sha256_of(data.encode())
         self.manifests[digest] = data.encode()
         self.tags[tag] = digest
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ScriptedServer]]:
-    started: list[ScriptedServer] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def start(servers: list[ScriptedServer], script: Callable[[Handler], None]) -> ScriptedServer:

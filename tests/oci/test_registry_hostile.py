@@ -55,15 +55,6 @@ BLOB = b"a blob the registry serves\n" * 40
 BLOB_DIGEST = sha256_of(BLOB)
 
 
-@pytest.fixture
-def servers() -> Iterator[list[ScriptedServer]]:
-    """Servers a test starts; all stopped afterwards."""
-    started: list[ScriptedServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
 def start(servers: list[ScriptedServer], *args: object, **kwargs: object) -> ScriptedServer:
     server = ScriptedServer(*args, **kwargs)  # type: ignore[arg-type]
     servers.append(server)

@@ -94,16 +94,7 @@ def test_each_tag_is_its_own_publish_step_and_later_ones_follow_the_first() -> N
         "{'ci': {'address': 'registry.ci.internal:5000', 'default': True}, "
         "'backup': {'address': 'backup.example', 'default': True}}"
     )
-    rule_runner = make_rule_runner(
-        f"--hostprocess-registries={registries}",
-        query_rules=(QueryRule(PublishProcesses, [PublishHostProcessImageRequest]),),
-    )
-    rule_runner.write_files(
-        {
-            "apps/agent/BUILD": agent_build('image_tags=["v1", "latest"],'),
-            "apps/agent/start.ps1": START_SCRIPT,
-        }
-    )
+    rule_runner = _two_registries(registries, "")
     field_set = PublishHostProcessImageFieldSet.create(rule_runner.get_target(IMAGE))
     jobs = rule_runner.request(PublishProcesses, [PublishHostProcessImageRequest(field_set, ())])
     steps = []
@@ -128,10 +119,16 @@ def test_each_tag_is_its_own_publish_step_and_later_ones_follow_the_first() -> N
 
 
 def _signing_runner(image_fields: str, *options: str) -> RuleRunner:
+    """ci without a key of its own, prod with one."""
     registries = (
         "{'ci': {'address': 'registry.ci.internal:5000', 'default': True}, "
         "'prod': {'address': 'prod.example', 'default': True, 'signing_key': 'keys/prod.pem'}}"
     )
+    return _two_registries(registries, image_fields, *options)
+
+
+def _two_registries(registries: str, image_fields: str, *options: str) -> RuleRunner:
+    """The agent image, tagged v1 and latest, with `image_fields`, pushed to `registries`."""
     rule_runner = make_rule_runner(
         f"--hostprocess-registries={registries}",
         *options,
