@@ -22,6 +22,7 @@ OUR_PROCESS = re.compile(
     r"|Building the HostProcess base layer"
     r"|Building the (files )?layer "
     r"|Writing the (oci|docker)-archive of "
+    r"|Writing the SBOM and provenance of "
     r"|Pulling the base image )"
 )
 COMPLETED = re.compile(r"\[INFO\] Completed: (.*)$")
