@@ -88,6 +88,13 @@ class BuildGrid(LoopbackService):
             "  method: none\n"
             "monitoring:\n"
             "  enabled: false\n"
+            # By default BuildGrid takes 5 RPCs per core at once (10 on a 2-core CI machine) and
+            # rejects the rest ("Concurrent RPC limit exceeded"); Pants sends up to 128 cache
+            # and 128 store calls at once. Queue them instead: this server only stores and
+            # caches, so nothing waits on a queued call (the reference config's caveat is about
+            # execution services).
+            "thread-pool-size: 16\n"
+            "maximum-concurrent-rpcs: 256\n"
             "storages:\n"
             "  - !disk-storage &cas\n"
             f"    path: {json.dumps(str(root / 'cas'))}\n"

@@ -194,8 +194,6 @@ def remote_options(server: BuildGrid, *, write: bool) -> tuple[str, ...]:
         # write error; on a 2-core machine that also runs other e2e builds, BuildGrid's answer
         # can take longer than that, which would fail the counts below for no fault of ours.
         "--remote-cache-rpc-timeout-millis=30000",
-        # Uploads to the store get the same allowance: a retried upload is not a write error.
-        "--remote-store-rpc-retries=5",
     )
 
 
