@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping, Sequence
 
 from pants.core.goals.package import BuiltPackage, EnvironmentAwarePackageRequest, PackageFieldSet
@@ -87,14 +87,7 @@ class FileOrigin:
     package_kind: str | None = None
 
     def to_json(self) -> dict[str, str]:
-        fields = {
-            "target": self.target,
-            "source": self.source,
-            "url": self.url,
-            "package": self.package,
-            "package_kind": self.package_kind,
-        }
-        return {key: value for key, value in fields.items() if value is not None}
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 ORIGINS_JSON = "origins.json"  # a layer's files' origins, read by the SBOM's process

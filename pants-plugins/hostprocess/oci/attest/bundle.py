@@ -12,10 +12,13 @@ import json
 import re
 from typing import Any, Mapping
 
-from hostprocess.oci.attest.dsse import IN_TOTO_PAYLOAD_TYPE, Signer, sign_envelope
+from hostprocess.oci.attest.dsse import Signer, sign_envelope
+from hostprocess.oci.attest.media_types import (
+    BUNDLE_MEDIA_TYPE,
+    IN_TOTO_MEDIA_TYPE,
+    IN_TOTO_STATEMENT_V1,
+)
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 # cosign 3's image signature: a statement with this predicate type and an empty predicate
 # (cosign's `pkg/types` and `cmd/cosign/cli/sign`).
 COSIGN_SIGN_PREDICATE_TYPE = "https://sigstore.dev/cosign/sign/v1"
@@ -35,7 +38,7 @@ def statement(
     if not match:
         raise ValueError(f"subject digest must be sha256:<64 hex digits>, got {subject_digest!r}")
     document = {
-        "_type": STATEMENT_TYPE,
+        "_type": IN_TOTO_STATEMENT_V1,
         "subject": [{"name": subject_name, "digest": {"sha256": match.group(1)}}],
         "predicateType": predicate_type,
         "predicate": dict(predicate),
@@ -46,7 +49,7 @@ def statement(
 def sign_statement(key: Signer, statement_bytes: bytes) -> bytes:
     """The bundle JSON (UTF-8, indented, newline-terminated) signing `statement_bytes`."""
     _check_statement(statement_bytes)
-    envelope = sign_envelope(key, IN_TOTO_PAYLOAD_TYPE, statement_bytes)
+    envelope = sign_envelope(key, IN_TOTO_MEDIA_TYPE, statement_bytes)
     bundle = {
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": key.hint}, "tlogEntries": []},
@@ -61,5 +64,7 @@ def _check_statement(statement_bytes: bytes) -> None:
         document = json.loads(statement_bytes)
     except ValueError:
         raise ValueError("the payload to sign is not JSON") from None
-    if not isinstance(document, dict) or document.get("_type") != STATEMENT_TYPE:
-        raise ValueError(f"the payload to sign is not an in-toto Statement v1 ({STATEMENT_TYPE})")
+    if not isinstance(document, dict) or document.get("_type") != IN_TOTO_STATEMENT_V1:
+        raise ValueError(
+            f"the payload to sign is not an in-toto Statement v1 ({IN_TOTO_STATEMENT_V1})"
+        )

@@ -14,8 +14,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-
 
 class Signer(Protocol):
     """What signs an envelope (a `keys.SigningKey`): a DER ECDSA signature and a key hint."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The one home of these names: the documents, the signing modules and the push share them.
 IN_TOTO_MEDIA_TYPE = "application/vnd.in-toto+json"
-SIGSTORE_BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+IN_TOTO_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 
 

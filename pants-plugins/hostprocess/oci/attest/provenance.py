@@ -14,9 +14,8 @@ from typing import Any, Mapping
 
 from hostprocess.oci.attest import naming
 from hostprocess.oci.attest.inventory import Inventory
+from hostprocess.oci.attest.media_types import IN_TOTO_STATEMENT_V1, SLSA_PROVENANCE_V1
 
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = f"{naming.PROJECT_URL}/buildtypes/image/v1"
 BUILDER_ID = naming.PROJECT_URL
 
@@ -46,9 +45,9 @@ def provenance_statement(
     """The Statement as canonical JSON bytes; its one subject is the image's manifest digest."""
     image = inventory.image
     statement = {
-        "_type": STATEMENT_TYPE,
+        "_type": IN_TOTO_STATEMENT_V1,
         "subject": [{"name": image.repository, "digest": {"sha256": naming.hex_of(image.digest)}}],
-        "predicateType": PREDICATE_TYPE,
+        "predicateType": SLSA_PROVENANCE_V1,
         "predicate": {
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
